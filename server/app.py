@@ -1,0 +1,234 @@
+"""Wiring: build the gRPC server (servicer, health, reflection, interceptors, TLS) and run it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from washout.v1 import washout_service_pb2 as pb
+from washout.v1 import washout_service_pb2_grpc as pb_grpc
+
+from server.audit import AuditLog
+from server.config import ServerConfig
+from server.engine import Engine, KnowledgeError, RequestLimits
+from server.interceptors import BearerTokenInterceptor, CallTracker, ErrorMappingInterceptor
+from server.servicer import WashoutServicer
+
+_LOGGER = logging.getLogger("washout.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WashoutService"].full_name
+
+
+class EngineHolder:
+    """The engine currently serving; ``reload`` swaps in a new one only if it loads cleanly."""
+
+    def __init__(self, config: ServerConfig, engine: Engine) -> None:
+        self._config = config
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def current(self) -> Engine:
+        """The engine to use for one call."""
+        return self._engine
+
+    def reload(self) -> bool:
+        """Load the data folder again; keep the last good engine when the new one is invalid."""
+        try:
+            engine = load_engine(self._config)
+        except KnowledgeError as error:
+            _LOGGER.error("reload refused, still serving version %s: %s", self._engine.version, error)
+            return False
+        with self._lock:
+            previous, self._engine = self._engine.version, engine
+        _LOGGER.info("knowledge reloaded: version %s -> %s", previous, engine.version)
+        return True
+
+
+def load_engine(config: ServerConfig) -> Engine:
+    """Load the knowledge base named by the config into an engine (raises ``KnowledgeError``)."""
+    return Engine.from_directory(config.data_dir, limits=RequestLimits(config.max_items, config.max_name_length))
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    """A built (not started) server with the parts its lifecycle needs."""
+
+    server: grpc.Server
+    port: int
+    holder: EngineHolder
+    health: health.HealthServicer
+    tracker: CallTracker
+    audit: AuditLog | None
+
+    def drain(self, grace_seconds: float) -> bool:
+        """Stop taking calls, let the ones already accepted finish (up to the grace period), stop.
+
+        Returns False when calls were still running at the end of the grace period (they are cancelled).
+        """
+        self.tracker.begin_drain()
+        self.health.enter_graceful_shutdown()
+        idle = self.tracker.wait_idle(grace_seconds)
+        # The calls have returned; a short grace lets their last messages leave.
+        self.stop(1.0 if idle else 0)
+        return idle
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop the server (cancelling calls after ``grace`` seconds) and close the audit log."""
+        self.server.stop(grace).wait()
+        if self.audit is not None:
+            self.audit.close()
+
+
+def build_service(config: ServerConfig, holder: EngineHolder | None = None) -> Service:
+    """Build (not start) a server for ``config`` with health, reflection, interceptors and TLS.
+
+    Health reports SERVING only after the knowledge base has loaded (it is loaded before this returns).
+    """
+    holder = holder or EngineHolder(config, load_engine(config))
+    tracker = CallTracker()
+    interceptors: list[grpc.ServerInterceptor] = [tracker]
+    if config.auth_token:
+        interceptors.append(BearerTokenInterceptor(config.auth_token))
+    interceptors.append(ErrorMappingInterceptor(config.log_patient_data))
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="washout-rpc"),
+        interceptors=interceptors,
+        options=options,
+    )
+    audit = AuditLog(config.audit_log) if config.audit_log else None
+    pb_grpc.add_WashoutServiceServicer_to_server(
+        WashoutServicer(holder.current, audit.record if audit else None), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if config.reflection:
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = _bind(server, config)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Service(server, port, holder, health_servicer, tracker, audit)
+
+
+def build_server(config: ServerConfig) -> tuple[grpc.Server, int]:
+    """Build (not start) a server for ``config``; returns it with the port it bound."""
+    service = build_service(config)
+    return service.server, service.port
+
+
+def _bind(server: grpc.Server, config: ServerConfig) -> int:
+    if config.tls_cert is None or config.tls_key is None:
+        return int(server.add_insecure_port(config.address))
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    credentials = grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+    return int(server.add_secure_port(config.address, credentials))
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM or SIGINT; returns the process exit code."""
+    try:
+        engine = load_engine(config)
+    except KnowledgeError as error:
+        _LOGGER.error("cannot start: %s", error)
+        return 2
+    if config.workers > 1:
+        return _serve_workers(config, engine)
+    return _serve_one(config, engine)
+
+
+def _serve_one(config: ServerConfig, engine: Engine) -> int:
+    service = build_service(config, EngineHolder(config, engine))
+    stopping = threading.Event()
+    drained = threading.Event()
+
+    def drain() -> None:
+        idle = service.drain(config.grace_seconds)
+        _LOGGER.info("drained: %s", "all calls finished" if idle else "grace period over, remaining calls cancelled")
+        drained.set()
+
+    def on_term(signum: int, frame: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            _LOGGER.info("signal %d: draining for up to %.1fs", signum, config.grace_seconds)
+            threading.Thread(target=drain, name="washout-drain", daemon=True).start()
+
+    def on_hup(signum: int, frame: Any) -> None:
+        threading.Thread(target=service.holder.reload, name="washout-reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    service.server.start()
+    _LOGGER.info(
+        "serving washout.v1 on %s:%d (knowledge %s, %d protocol(s))",
+        config.host,
+        service.port,
+        engine.version,
+        len(engine.knowledge.protocols),
+    )
+    service.server.wait_for_termination()
+    drained.wait(timeout=config.grace_seconds + 5)
+    _LOGGER.info("stopped")
+    return 0
+
+
+def _serve_workers(config: ServerConfig, engine: Engine) -> int:
+    """Fork ``config.workers`` processes, each with its own server on the same port (SO_REUSEPORT).
+
+    NOTE: the workers must be forked before any gRPC server exists in this process.
+    See https://github.com/grpc/grpc/issues/16001 and grpc's examples/python/multiprocessing.
+    """
+    port = config.port or _free_port(config.host)
+    worker_config = _with_port(config, port)
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_worker_main, args=(worker_config, engine), daemon=False) for _ in range(config.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    _LOGGER.info("started %d workers on port %d", len(workers), port)
+
+    def forward(signum: int, frame: Any) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    for worker in workers:
+        worker.join()
+    return max((worker.exitcode or 0) for worker in workers)
+
+
+def _worker_main(config: ServerConfig, engine: Engine) -> None:
+    sys.exit(_serve_one(config, engine))
+
+
+def _with_port(config: ServerConfig, port: int) -> ServerConfig:
+    return dataclasses.replace(config, port=port)
+
+
+def _free_port(host: str) -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        probe.bind((host if host not in ("0.0.0.0", "::", "[::]") else "", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,358 @@
+"""Reading free-text medication names: exact look-up over a normalised alias index, then fuzzy.
+
+The index is built once from the knowledge base. A name is folded and tokenised, split
+at list separators ("+", ",", "/", "and"), and each part is read greedily: the longest
+run of tokens that is a known alias wins (so "sodium chloride" and "St John's wort" are
+names, not noise). Chinese runs are read by longest known substring, skipping
+formulation suffixes (缓释片, 注射液...). Whatever is left, once doses, routes and
+forms are dropped, goes to rapidfuzz over length-compatible aliases only, with a review
+band between a match and no match. Readings are cached per distinct input string.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from . import normalise as norm
+from .knowledge import Entry, KnowledgeBase
+from .model import Match, MatchMethod, ResolutionStatus
+
+_MAX_NGRAM = 8
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    """Thresholds of the fuzzy stage and the size of the reading cache.
+
+    A fuzzy candidate at or above ``accept_score`` that leads every candidate with
+    other ingredients by at least ``margin`` is a match; anything else at or above
+    ``review_score`` is shown to a pharmacist as a candidate.
+    """
+
+    accept_score: float = 85.0
+    review_score: float = 70.0
+    margin: float = 4.0
+    min_fuzzy_length: int = 4
+    cache_size: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one text was read: status, matches (or candidates) and remarks."""
+
+    status: ResolutionStatus
+    matches: tuple[Match, ...]
+    notes: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What an alias stands for: one row of a drug table."""
+
+    row: str
+    ingredients: tuple[str, ...]
+    alias: str
+    method: MatchMethod
+
+
+@dataclass(slots=True)
+class _Part:
+    """The reading of one part of a name, before matches are assembled."""
+
+    text: str
+    targets: tuple[_Target, ...]
+    score: float
+    fuzzy: bool = False
+    candidates: tuple[tuple[_Target, float], ...] = ()
+
+
+class _FuzzyVocabulary:
+    """Alias keys sorted by length, so a query is compared only with keys long enough
+    and short enough to reach the review score under ``fuzz.ratio``."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = sorted(keys, key=len)
+        self._lengths = [len(key) for key in self.keys]
+
+    def candidates(self, query: str, min_score: float) -> list[str]:
+        # ratio = 2*common/(a+b) <= 2*min(a,b)/(a+b): bounds the useful key lengths.
+        share = min_score / (200.0 - min_score)
+        low = math.ceil(len(query) * share)
+        high = math.floor(len(query) / share) if share > 0 else 10**6
+        return self.keys[bisect.bisect_left(self._lengths, low) : bisect.bisect_right(self._lengths, high)]
+
+
+class Resolver:
+    """Reads names against one knowledge base; safe to share between threads."""
+
+    def __init__(self, knowledge: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+        self.settings = settings or MatchSettings()
+        self._categories = knowledge.ingredient_categories
+        self._latin: dict[str, tuple[_Target, ...]] = {}
+        self._compact: dict[str, tuple[_Target, ...]] = {}
+        self._chinese: dict[str, tuple[_Target, ...]] = {}
+        self._build(knowledge.entries)
+        self._latin_fuzzy = _FuzzyVocabulary([k for k in self._latin if len(k) >= self.settings.min_fuzzy_length])
+        self._chinese_fuzzy = _FuzzyVocabulary([k for k in self._chinese if len(k) >= 3])
+        self._chinese_max = max((len(key) for key in self._chinese), default=0)
+        self.read = functools.lru_cache(maxsize=self.settings.cache_size)(self._read)
+
+    @property
+    def vocabulary_size(self) -> int:
+        """The number of distinct alias keys in the index."""
+        return len(self._latin) + len(self._chinese)
+
+    def cache_info(self) -> functools._CacheInfo:
+        """Hits and misses of the reading cache."""
+        return self.read.cache_info()
+
+    # -- index ---------------------------------------------------------------------
+
+    def _build(self, entries: tuple[Entry, ...]) -> None:
+        latin: dict[str, dict[str, _Target]] = defaultdict(dict)
+        compact: dict[str, dict[str, _Target]] = defaultdict(dict)
+        chinese: dict[str, dict[str, _Target]] = defaultdict(dict)
+        for entry in entries:
+            combination = entry.kind != "ingredient"
+            named = [(entry.name, MatchMethod.EXACT)]
+            named += [(text, MatchMethod.EXACT) for text in entry.synonyms]
+            named += [(text, MatchMethod.BRAND) for text in entry.brands]
+            named += [(text, MatchMethod.CHINESE) for text in entry.chinese_names]
+            for text, method in named:
+                target = _Target(
+                    entry.name, entry.ingredients, text, MatchMethod.COMBINATION if combination else method
+                )
+                words = [w for w in norm.tokens(norm.fold(text)) if not norm.is_separator(w)]
+                if not words or all(norm.is_noise(w) for w in words):
+                    continue  # a name made only of noise words cannot be told from noise
+                if len(words) == 1 and norm.is_cjk(words[0]):
+                    chinese[words[0]].setdefault(entry.name, target)
+                else:
+                    latin[norm.key_of(words)].setdefault(entry.name, target)
+                    compact[norm.compact_key_of(words)].setdefault(entry.name, target)
+        self._latin = {key: tuple(targets.values()) for key, targets in latin.items()}
+        self._compact = {key: tuple(targets.values()) for key, targets in compact.items()}
+        self._chinese = {key: tuple(targets.values()) for key, targets in chinese.items()}
+
+    # -- reading -------------------------------------------------------------------
+
+    def _read(self, text: str) -> Reading:
+        folded = norm.fold(text)
+        words = norm.tokens(folded)
+        route = norm.read_route(folded, words)
+        parts: list[_Part] = []
+        unread: list[str] = []
+        whole = [w for w in words if not norm.is_separator(w)]
+        whole_hit = self._exact(whole) if len(whole) > 1 and len(whole) < len(words) else None
+        if whole_hit:
+            parts.append(_Part(" ".join(whole), whole_hit, 100.0))
+        else:
+            for segment in _segments(words):
+                self._read_segment(segment, parts, unread)
+        return self._assemble(parts, unread, route)
+
+    def _exact(self, words: list[str]) -> tuple[_Target, ...] | None:
+        return self._latin.get(norm.key_of(words)) or self._compact.get(norm.compact_key_of(words))
+
+    def _read_segment(self, words: list[str], parts: list[_Part], unread: list[str]) -> None:
+        found: list[_Part] = []
+        runs: list[list[str]] = []
+        run: list[str] = []
+        index = 0
+        while index < len(words):
+            word = words[index]
+            if norm.is_cjk(word):
+                runs.append(run)
+                run = []
+                leftovers = self._read_chinese(word, found)
+                runs.extend([[piece] for piece in leftovers])
+                index += 1
+                continue
+            for size in range(min(_MAX_NGRAM, len(words) - index), 0, -1):
+                span = words[index : index + size]
+                targets = self._exact(span)
+                if targets:
+                    runs.append(run)
+                    run = []
+                    found.append(_Part(" ".join(span), targets, 100.0))
+                    index += size
+                    break
+            else:
+                if norm.is_noise(word):
+                    runs.append(run)
+                    run = []
+                else:
+                    run.append(word)
+                index += 1
+        runs.append(run)
+        leftover_parts: list[_Part] = []
+        leftover_text: list[str] = []
+        for piece in runs:
+            if piece:
+                self._read_fuzzy(piece, leftover_parts, leftover_text)
+        if found:
+            # Words beside a recognised name are usually filler ("for pneumonia"): keep
+            # confident readings, and candidates only when one of them would block.
+            parts.extend(found)
+            parts.extend(p for p in leftover_parts if not p.candidates or self._any_blocking(p))
+        else:
+            parts.extend(leftover_parts)
+            unread.extend(leftover_text)
+
+    def _read_chinese(self, word: str, found: list[_Part]) -> list[str]:
+        """Read a run of CJK ideographs by longest known name; return the unread pieces."""
+        leftovers: list[str] = []
+        pending = ""
+        index = 0
+        while index < len(word):
+            for size in range(min(self._chinese_max, len(word) - index), 1, -1):
+                targets = self._chinese.get(word[index : index + size])
+                if targets:
+                    found.append(_Part(word[index : index + size], targets, 100.0))
+                    break
+            else:
+                size = 0
+                for noise in range(min(norm.CHINESE_NOISE_MAX, len(word) - index), 0, -1):
+                    if norm.is_chinese_noise(word[index : index + noise]):
+                        size = noise
+                        break
+                if not size:
+                    pending += word[index]
+                    index += 1
+                    continue
+            if len(pending) > 1:
+                leftovers.append(pending)
+            pending = ""
+            index += size
+        if len(pending) > 1:
+            leftovers.append(pending)
+        return leftovers
+
+    def _read_fuzzy(self, run: list[str], parts: list[_Part], unread: list[str]) -> None:
+        query = " ".join(run)
+        part = self._fuzzy(query)
+        if (part is None or part.candidates) and len(run) > 1:
+            singles = [self._fuzzy(word) for word in run]
+            confident = [p for p in singles if p is not None and not p.candidates]
+            if confident:
+                parts.extend(confident)
+                return
+            reviewed = [p for p in singles if p is not None]
+            if part is None and reviewed:
+                parts.extend(reviewed)
+                return
+        if part is None:
+            unread.append(query)
+        else:
+            parts.append(part)
+
+    def _fuzzy(self, query: str) -> _Part | None:
+        settings = self.settings
+        chinese = norm.is_cjk(query)
+        if len(query) < (2 if chinese else settings.min_fuzzy_length):
+            return None
+        vocabulary = self._chinese_fuzzy if chinese else self._latin_fuzzy
+        index = self._chinese if chinese else self._latin
+        choices = vocabulary.candidates(query, settings.review_score)
+        if not choices:
+            return None
+        scored = process.extract(
+            query, choices, scorer=fuzz.ratio, processor=None, limit=8, score_cutoff=settings.review_score
+        )
+        best_by_reading: dict[tuple[str, ...], tuple[_Target, float]] = {}
+        for key, score, _ in scored:
+            for target in index[key]:
+                reading = tuple(sorted(target.ingredients))
+                if reading not in best_by_reading or best_by_reading[reading][1] < score:
+                    best_by_reading[reading] = (target, float(score))
+        ranked = sorted(best_by_reading.values(), key=lambda pair: -pair[1])
+        if not ranked:
+            return None
+        best_target, best_score = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
+            return _Part(query, (best_target,), best_score, fuzzy=True)
+        return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
+
+    def _any_blocking(self, part: _Part) -> bool:
+        return any(self._categories.get(i) for target, _ in part.candidates for i in target.ingredients)
+
+    # -- assembling ----------------------------------------------------------------
+
+    def _assemble(self, parts: list[_Part], unread: list[str], route: norm.RouteReading) -> Reading:
+        matches: dict[str, Match] = {}
+        candidates: dict[str, Match] = {}
+        notes: list[str] = []
+        for part in parts:
+            readings = {tuple(t.ingredients) for t in part.targets}
+            if len(readings) > 1:  # an alias two rows claim: ask, don't guess
+                part.candidates = tuple((t, 100.0) for t in part.targets)
+                notes.append(f"'{part.text}' is ambiguous: " + " or ".join(t.row for t in part.targets))
+            if part.candidates:
+                for target, score in part.candidates:
+                    for ingredient in target.ingredients:
+                        match = self._match(ingredient, score, MatchMethod.REVIEW_BAND, target, part, route)
+                        if ingredient not in candidates or candidates[ingredient].score < score:
+                            candidates[ingredient] = match
+                if part.fuzzy:
+                    shown = ", ".join(f"{t.alias} ({s:.0f})" for t, s in part.candidates)
+                    notes.append(f"'{part.text}' is not a confident match; candidates: {shown}")
+                continue
+            target = part.targets[0]
+            method = MatchMethod.FUZZY if part.fuzzy else target.method
+            for ingredient in target.ingredients:
+                if ingredient not in matches or matches[ingredient].score < part.score:
+                    matches[ingredient] = self._match(ingredient, part.score, method, target, part, route)
+            if part.fuzzy:
+                notes.append(
+                    f"read '{part.text}' as {target.row} (fuzzy match to '{target.alias}', score {part.score:.0f})"
+                )
+            elif method is MatchMethod.COMBINATION:
+                notes.append(f"'{target.alias}' contains " + " + ".join(target.ingredients))
+        for text in unread:
+            notes.append(f"could not read '{text}'")
+        if not route.systemic and (matches or candidates):
+            notes.append(f"non-systemic form ('{route.evidence}'): not counted as systemic exposure; confirm the route")
+        for ingredient in matches:
+            candidates.pop(ingredient, None)
+        all_matches = tuple(matches.values()) + tuple(candidates.values())
+        if candidates or (unread and matches):
+            status = ResolutionStatus.AMBIGUOUS
+        elif matches:
+            status = ResolutionStatus.RESOLVED
+        else:
+            status = ResolutionStatus.UNRESOLVED
+            if not unread:
+                notes.append("no medication name found")
+        return Reading(status, all_matches, tuple(notes), tuple(unread))
+
+    def _match(
+        self, ingredient: str, score: float, method: MatchMethod, target: _Target, part: _Part, route: norm.RouteReading
+    ) -> Match:
+        return Match(
+            ingredient=ingredient,
+            categories=self._categories.get(ingredient, ()),
+            score=round(score, 1),
+            method=method,
+            matched_alias=target.alias,
+            matched_text=part.text,
+            systemic=route.systemic,
+        )
+
+
+def _segments(words: list[str]) -> list[list[str]]:
+    """Split tokens at list separators ("+", ",", "/", "and"...)."""
+    segments: list[list[str]] = [[]]
+    for word in words:
+        if norm.is_separator(word):
+            segments.append([])
+        else:
+            segments[-1].append(word)
+    return [segment for segment in segments if segment]

@@ -1,0 +1,368 @@
+"""Applying a protocol's rules to what a patient has taken: windows, current use and counts.
+
+Day arithmetic, relative to the first dose:
+
+* ``within N``: blocks when the last dose is N days or fewer before; eligible from last + N + 1.
+* ``at_least N``: blocks when fewer than N days have passed; eligible from last + N.
+* ``current_use``: blocks when ongoing or dosed on or after the first-dose date; a stop within
+  ``review_days`` before needs review.
+* ``concurrent_count``: blocks when ``min_distinct`` or more distinct ingredients are in current use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from .dates import ParsedDate
+from .model import (
+    Counting,
+    InputKind,
+    Match,
+    MatchMethod,
+    Protocol,
+    Reason,
+    Resolution,
+    Rule,
+    Verdict,
+)
+
+UNRECOGNISED_RULE = "UNRECOGNISED_INPUT"
+AMBIGUOUS_RULE = "AMBIGUOUS_INPUT"
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """One input of the request, read and dated: what the patient took and when it stopped."""
+
+    resolution: Resolution
+    last: ParsedDate | None
+    ongoing: bool
+    category_given: bool = False
+
+    @property
+    def text(self) -> str:
+        """The input as given."""
+        return self.resolution.input
+
+
+class RuleBook:
+    """A protocol's rules indexed by category, with the carve-outs (``replaces``) applied."""
+
+    def __init__(self, protocol: Protocol, labels: dict[str, str]) -> None:
+        self.protocol = protocol
+        self._labels = labels
+        self._by_category: dict[str, tuple[Rule, ...]] = {}
+        for rule in protocol.rules:
+            self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
+
+    def screens(self, categories: Iterable[str]) -> bool:
+        """True when any of the categories has a rule in this protocol."""
+        return any(category in self._by_category for category in categories)
+
+    def rules_for(self, categories: tuple[str, ...]) -> list[Rule]:
+        """The rules that apply to an agent in these categories; a specific rule drops the general one it replaces."""
+        rules = [rule for category in categories for rule in self._by_category.get(category, ())]
+        replaced = {category for rule in rules for category in rule.replaces}
+        return [rule for rule in rules if rule.category not in replaced]
+
+    def label(self, category: str) -> str:
+        """The human-readable label of a category."""
+        return self._labels.get(category, category)
+
+
+def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> list[Reason]:
+    """Every reason that blocks or needs review, one per rule and ingredient (the latest dose counts)."""
+    reasons: list[Reason] = []
+    counted: dict[str, tuple[Rule, list[tuple[Exposure, Match]]]] = {}
+    for exposure in exposures:
+        reasons.extend(_reading_reasons(book, exposure))
+        for match in exposure.resolution.matches:
+            if match.method is MatchMethod.REVIEW_BAND or not match.systemic:
+                continue
+            for rule in book.rules_for(match.categories):
+                if rule.counting is Counting.CONCURRENT_COUNT:
+                    counted.setdefault(rule.rule_id, (rule, []))[1].append((exposure, match))
+                    continue
+                reason = _apply(book, rule, exposure, match, first_dose)
+                if reason is not None:
+                    reasons.append(reason)
+    for rule, uses in counted.values():
+        reasons.extend(_count(book, rule, uses, first_dose))
+    return _latest_per_ingredient(reasons)
+
+
+def verdict_of(reasons: list[Reason]) -> Verdict:
+    """BLOCKED over NEEDS_REVIEW over ELIGIBLE."""
+    return max((reason.severity for reason in reasons), default=Verdict.ELIGIBLE)
+
+
+def earliest_eligible(reasons: list[Reason], first_dose: date) -> date | None:
+    """The first date every reason has cleared; ``None`` when some reason has no end."""
+    if not reasons:
+        return first_dose
+    ends = [reason.eligible_from for reason in reasons]
+    if any(end is None for end in ends):
+        return None
+    return max(end for end in ends if end is not None)
+
+
+def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
+    resolution = exposure.resolution
+    reasons: list[Reason] = []
+    if exposure.category_given:
+        return reasons
+    candidates = [m for m in resolution.matches if m.method is MatchMethod.REVIEW_BAND]
+    screened = [m for m in candidates if book.screens(m.categories)]
+    if screened:
+        top = max(screened, key=lambda m: m.score)
+        shown = "; ".join(f"{m.ingredient} ({_labels(book, m.categories)}, score {m.score:.0f})" for m in candidates)
+        reasons.append(
+            _reason(
+                AMBIGUOUS_RULE,
+                top.categories[0] if top.categories else "",
+                exposure,
+                top,
+                0,
+                None,
+                f"'{exposure.text}' could not be read with confidence. Candidates: {shown}. "
+                "Confirm which it is before dosing.",
+                Verdict.NEEDS_REVIEW,
+            )
+        )
+    if resolution.unread:
+        unread = ", ".join(f"'{text}'" for text in resolution.unread)
+        reasons.append(
+            _reason(
+                UNRECOGNISED_RULE,
+                "",
+                exposure,
+                None,
+                0,
+                None,
+                f"'{exposure.text}' contains text not recognised as any known drug or therapy ({unread}). "
+                "Confirm it is not a strong CYP3A4 inhibitor or inducer or another restricted agent.",
+                Verdict.NEEDS_REVIEW,
+            )
+        )
+    elif not resolution.matches:
+        reasons.append(
+            _reason(
+                UNRECOGNISED_RULE,
+                "",
+                exposure,
+                None,
+                0,
+                None,
+                f"'{exposure.text}' names no recognised drug or therapy. Confirm what it is.",
+                Verdict.NEEDS_REVIEW,
+            )
+        )
+    return reasons
+
+
+def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_dose: date) -> Reason | None:
+    what = f"{match.ingredient} ({book.label(rule.category)})"
+    if match.ingredient.casefold() != exposure.text.strip().casefold():
+        what = f"'{exposure.text}' read as {what}"
+    last = exposure.last
+    if exposure.ongoing:
+        return _reason(
+            rule.rule_id,
+            rule.category,
+            exposure,
+            match,
+            rule.window_days,
+            None,
+            f"{what} is ongoing. {_requirement(rule)} It must be stopped first; no eligible date until it is.",
+            Verdict.BLOCKED,
+            rule,
+        )
+    if last is None:
+        return _reason(
+            rule.rule_id,
+            rule.category,
+            exposure,
+            match,
+            rule.window_days,
+            None,
+            f"{what} has no last-dose date and is not marked ongoing, so the washout cannot be verified. "
+            f"{_requirement(rule)} Confirm the date of the last dose.",
+            Verdict.NEEDS_REVIEW,
+            rule,
+        )
+    days = (first_dose - last.value).days
+    when = _when(
+        last, days, first_dose, "ended" if exposure.resolution.input_kind is InputKind.PRIOR_THERAPY else "last taken"
+    )
+    if rule.counting is Counting.CURRENT_USE:
+        clears = last.value + timedelta(days=rule.review_days + 1)
+        if days <= 0:
+            return _reason(
+                rule.rule_id,
+                rule.category,
+                exposure,
+                match,
+                0,
+                clears,
+                f"{what} is in current use ({when}). {_requirement(rule)}",
+                Verdict.BLOCKED,
+                rule,
+            )
+        if days <= rule.review_days:
+            return _reason(
+                rule.rule_id,
+                rule.category,
+                exposure,
+                match,
+                rule.review_days,
+                clears,
+                f"{what} was {when}; its effect may persist. Review coagulation before dosing "
+                f"(clear from {clears.isoformat()}).",
+                Verdict.NEEDS_REVIEW,
+                rule,
+            )
+        return None
+    window = rule.window_days
+    if rule.counting is Counting.WITHIN:
+        blocks, clears = days <= window, last.value + timedelta(days=window + 1)
+    else:
+        blocks, clears = days < window, last.value + timedelta(days=window)
+    if not blocks:
+        return None
+    concurrent = " This is concurrent use." if days <= 0 else ""
+    return _reason(
+        rule.rule_id,
+        rule.category,
+        exposure,
+        match,
+        window,
+        clears,
+        f"{what} was {when}.{concurrent} {_requirement(rule)} Eligible from {clears.isoformat()}.",
+        Verdict.BLOCKED,
+        rule,
+    )
+
+
+def _count(book: RuleBook, rule: Rule, uses: list[tuple[Exposure, Match]], first_dose: date) -> list[Reason]:
+    current: dict[str, tuple[Exposure, Match]] = {}
+    unknown: dict[str, tuple[Exposure, Match]] = {}
+    for exposure, match in uses:
+        if exposure.ongoing or (exposure.last is not None and exposure.last.value >= first_dose):
+            current[match.ingredient] = (exposure, match)
+        elif exposure.last is None:
+            unknown.setdefault(match.ingredient, (exposure, match))
+    for ingredient in current:
+        unknown.pop(ingredient, None)
+    names = ", ".join(sorted(current))
+    if len(current) >= rule.min_distinct:
+        return [
+            _reason(
+                rule.rule_id,
+                rule.category,
+                exposure,
+                match,
+                0,
+                None if exposure.ongoing or exposure.last is None else exposure.last.value + timedelta(days=1),
+                f"{len(current)} distinct drugs of the category '{book.label(rule.category)}' are in current use "
+                f"together ({names}). "
+                f"{_requirement(rule)}",
+                Verdict.BLOCKED,
+                rule,
+            )
+            for exposure, match in current.values()
+        ]
+    if unknown and len(current) + len(unknown) >= rule.min_distinct:
+        return [
+            _reason(
+                rule.rule_id,
+                rule.category,
+                exposure,
+                match,
+                0,
+                None,
+                f"{match.ingredient} has no date and is not marked ongoing; if it is still taken, "
+                f"{len(current) + len(unknown)} drugs of the category '{book.label(rule.category)}' "
+                "are in use together. "
+                f"{_requirement(rule)} Confirm current use.",
+                Verdict.NEEDS_REVIEW,
+                rule,
+            )
+            for exposure, match in unknown.values()
+        ]
+    return []
+
+
+def _latest_per_ingredient(reasons: list[Reason]) -> list[Reason]:
+    """Keep one reason per rule and ingredient: the most severe, then the latest to clear."""
+    kept: dict[tuple[str, str, int], Reason] = {}
+    far_future = date.max
+    for reason in reasons:
+        # Reading reasons stay per input; rule reasons merge across inputs of the same ingredient.
+        per_input = reason.rule_id in (UNRECOGNISED_RULE, AMBIGUOUS_RULE) or not reason.matched_name
+        key = (reason.rule_id, reason.matched_name, reason.input_index if per_input else -1)
+        current = kept.get(key)
+        if current is None or (reason.severity, reason.eligible_from or far_future) > (
+            current.severity,
+            current.eligible_from or far_future,
+        ):
+            kept[key] = reason
+    return list(kept.values())
+
+
+def _labels(book: RuleBook, categories: tuple[str, ...]) -> str:
+    return ", ".join(book.label(category) for category in categories) or "no restriction"
+
+
+def _requirement(rule: Rule) -> str:
+    source = rule.source.replace("NCT07137884 ", "") if rule.source else "the protocol"
+    if rule.counting is Counting.WITHIN:
+        return f"The protocol ({source}) forbids use within {rule.window_days} days before the first dose."
+    if rule.counting is Counting.AT_LEAST:
+        return f"The protocol ({source}) requires at least {rule.window_days} days before the first dose."
+    if rule.counting is Counting.CURRENT_USE:
+        return f"The protocol ({source}) excludes patients currently receiving it."
+    return f"The protocol ({source}) excludes {rule.min_distinct} or more in current use together."
+
+
+def _when(last: ParsedDate, days: int, first_dose: date, verb: str) -> str:
+    shown = last.value.isoformat()
+    if last.partial:
+        shown += f" (known only to the {last.precision}: read as its last day, the safe side)"
+    if days > 0:
+        return f"{verb} {shown}, {days} day{'s' if days != 1 else ''} before the first dose on {first_dose.isoformat()}"
+    if days == 0:
+        return f"{verb} {shown}, the day of the first dose"
+    return f"{verb} {shown}, {-days} day{'s' if days != -1 else ''} after the first dose on {first_dose.isoformat()}"
+
+
+def _reason(
+    rule_id: str,
+    category: str,
+    exposure: Exposure,
+    match: Match | None,
+    window_days: int,
+    eligible_from: date | None,
+    message: str,
+    severity: Verdict,
+    rule: Rule | None = None,
+) -> Reason:
+    resolution = exposure.resolution
+    return Reason(
+        rule_id=rule_id,
+        category=category,
+        input=exposure.text,
+        matched_name=match.ingredient if match else "",
+        match_score=match.score if match else 0.0,
+        window_days=window_days,
+        eligible_from=eligible_from,
+        message=message,
+        severity=severity,
+        input_kind=resolution.input_kind,
+        input_index=resolution.input_index,
+        criterion=rule.criterion if rule else "",
+    )
+
+
+__all__ = ["Exposure", "InputKind", "RuleBook", "earliest_eligible", "evaluate", "verdict_of"]

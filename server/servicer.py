@@ -1,0 +1,81 @@
+"""The gRPC servicer: wire messages in, engine calls, wire messages out; nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from google.rpc import code_pb2, error_details_pb2
+from washout.v1 import washout_service_pb2 as pb
+from washout.v1 import washout_service_pb2_grpc as pb_grpc
+
+from server import convert
+from server.engine import CheckResult, Engine, WashoutError
+from server.status import status_for
+
+
+class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
+    """Implements ``washout.v1.WashoutService`` over the current engine.
+
+    ``current_engine`` is called once per call, so a reload swaps the knowledge base
+    atomically: a call sees either the old engine or the new one, never a mix.
+    """
+
+    def __init__(
+        self, current_engine: Callable[[], Engine], record: Callable[[CheckResult], None] | None = None
+    ) -> None:
+        self._engine = current_engine
+        self._record = record or (lambda result: None)
+
+    def Check(self, request: pb.CheckRequest, context: Any) -> pb.CheckResponse:
+        """Screen one patient."""
+        result = self._engine().check(convert.check_request(request))
+        self._record(result)
+        return convert.check_response(result)
+
+    def CheckStream(self, request_iterator: Iterator[pb.CheckStreamRequest], context: Any) -> Iterator[Any]:
+        """Screen a batch, one answer per request in order; a bad request gets an error entry, not a dead stream."""
+        engine = self._engine()
+        for item in request_iterator:
+            if not context.is_active():  # deadline passed or client gone: stop working for nobody
+                return
+            try:
+                result = engine.check(convert.check_request(item.check))
+                self._record(result)
+                yield pb.CheckStreamResponse(check=convert.check_response(result))
+            except WashoutError as error:
+                yield pb.CheckStreamResponse(error=_check_error(item.check.request_id, error))
+
+    def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
+        """Read names into ingredients."""
+        engine = self._engine()
+        resolutions = engine.resolve(list(request.names))
+        return pb.ResolveResponse(
+            resolutions=[convert.resolution_message(r) for r in resolutions], knowledge_version=engine.version
+        )
+
+    def GetKnowledgeBase(self, request: pb.GetKnowledgeBaseRequest, context: Any) -> pb.GetKnowledgeBaseResponse:
+        """Describe the loaded knowledge."""
+        return convert.knowledge_message(self._engine().knowledge)
+
+
+def _check_error(request_id: str, error: WashoutError) -> pb.CheckError:
+    status = status_for(error, request_id)
+    violations: list[pb.FieldViolation] = []
+    reason = ""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [pb.FieldViolation(field=v.field, description=v.description) for v in bad.field_violations]
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+    return pb.CheckError(
+        request_id=request_id,
+        code=code_pb2.Code.Name(status.code),
+        reason=reason,
+        message=status.message,
+        field_violations=violations,
+    )

@@ -1,0 +1,147 @@
+"""Reading names: brands, typos, combinations, Chinese, noise, routes and look-alikes."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.engine import MatchMethod, ResolutionStatus
+from server.engine.normalise import fold, is_blank
+
+
+def _read(engine, text):
+    return engine.resolver.read(text)
+
+
+def _ingredients(engine, text):
+    return {m.ingredient for m in _read(engine, text).matches if m.method is not MatchMethod.REVIEW_BAND}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("CLARITHROMYCIN ER 500MG TAB", {"clarithromycin"}),
+        ("Biaxin XL", {"clarithromycin"}),
+        ("itraconazol", {"itraconazole"}),
+        ("Sporanox 100 mg caps bid", {"itraconazole"}),
+        ("克拉霉素缓释片 0.5g", {"clarithromycin"}),
+        ("伊曲康唑胶囊", {"itraconazole"}),
+        ("rifampicine", {"rifampin"}),
+        ("claritromicina", {"clarithromycin"}),
+        ("phenobarbitone", {"phenobarbital"}),
+        ("nelfinafil", {"nelfinavir"}),
+        ("Tegretol XR 200", {"carbamazepine"}),
+        ("Dilantin 100mg po tid", {"phenytoin"}),
+        ("ritonavir 100 mg q12h", {"ritonavir"}),
+        ("grapefruit juice", {"grapefruit juice"}),
+        ("St John's wort", {"st john's wort"}),
+        ("St Johns Wort extract", {"st john's wort"}),
+        ("voriconazole\u200b 200\u00admg", {"voriconazole"}),
+        ("ＫＥＴＯＣＯＮＡＺＯＬＥ", {"ketoconazole"}),
+    ],
+)
+def test_blocking_agents_are_read_through_noise_brands_and_languages(engine, text, expected):
+    assert _ingredients(engine, text) >= expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Paxlovid", {"nirmatrelvir", "ritonavir"}),
+        ("Kaletra 200/50", {"lopinavir", "ritonavir"}),
+        ("Genvoya", {"elvitegravir", "cobicistat", "emtricitabine", "tenofovir alafenamide"}),
+        ("Prezcobix", {"darunavir", "cobicistat"}),
+        ("Rifater", {"isoniazid", "rifampin", "pyrazinamide"}),
+        ("Rifamate", {"isoniazid", "rifampin"}),
+        ("isoniazid + rifampicin", {"isoniazid", "rifampin"}),
+        ("lopinavir/ritonavir", {"lopinavir", "ritonavir"}),
+        ("VAC", {"vincristine", "dactinomycin", "cyclophosphamide"}),
+    ],
+)
+def test_combinations_are_read_as_every_ingredient(engine, text, expected):
+    assert _ingredients(engine, text) >= expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "not_expected"),
+    [
+        ("azithromycin", "azithromycin", "clarithromycin"),
+        ("Zithromax 250mg", "azithromycin", "clarithromycin"),
+        ("erythromycin", "erythromycin", "clarithromycin"),
+        ("clindamycin", "clindamycin", "clarithromycin"),
+        ("fluconazole", "fluconazole", "itraconazole"),
+        ("fluconazol", "fluconazole", "itraconazole"),
+        ("posaconazole", "posaconazole", "itraconazole"),
+        ("econazole cream", "econazole", "ketoconazole"),
+        ("rifaximin", "rifaximin", "rifampin"),
+        ("oxcarbazepine", "oxcarbazepine", "carbamazepine"),
+        ("Trileptal", "oxcarbazepine", "carbamazepine"),
+        ("carbimazole", "carbimazole", "carbamazepine"),
+        ("Claritin", "loratadine", "clarithromycin"),
+        ("Norvasc", "amlodipine", "ritonavir"),
+        ("Dilaudid", "hydromorphone", "phenytoin"),
+        ("Toradol", "ketorolac", "carbamazepine"),
+        ("Trental", "pentoxifylline", "carbamazepine"),
+        ("pegfilgrastim", "pegfilgrastim", "filgrastim"),
+        ("filgrastim", "filgrastim", "pegfilgrastim"),
+        ("阿奇霉素", "azithromycin", "clarithromycin"),
+    ],
+)
+def test_look_alikes_resolve_to_themselves(engine, text, expected, not_expected):
+    reading = _read(engine, text)
+    names = {m.ingredient for m in reading.matches}
+    assert expected in names
+    assert not_expected not in names
+    assert reading.status is ResolutionStatus.RESOLVED
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        ("clarithromicin", "clarithromycin"),
+        ("calrithromycin", "clarithromycin"),
+        ("itraconazle", "itraconazole"),
+        ("ketoconazol", "ketoconazole"),
+        ("voriconazol", "voriconazole"),
+        ("carbamazapine", "carbamazepine"),
+        ("phenytion", "phenytoin"),
+        ("rifampicn", "rifampin"),
+        ("ritonivir", "ritonavir"),
+        ("Paxlovd", "ritonavir"),
+    ],
+)
+def test_typos_of_blockers_are_caught(engine, typo, expected):
+    reading = _read(engine, typo)
+    assert expected in {m.ingredient for m in reading.matches}
+
+
+def test_fuzzy_readings_explain_themselves(engine):
+    reading = _read(engine, "clarithromicin")
+    [match] = reading.matches
+    assert match.method is MatchMethod.FUZZY
+    assert 0 < match.score < 100
+    assert match.matched_alias == "clarithromycin"
+    assert any("fuzzy" in note for note in reading.notes)
+
+
+def test_truncated_name_goes_to_review_with_candidates(engine):
+    reading = _read(engine, "clarithro")
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert any(m.ingredient == "clarithromycin" for m in reading.matches)
+
+
+@pytest.mark.parametrize(
+    "text", ["ketoconazole 2% cream", "ketoconazole shampoo", "酮康唑乳膏", "itraconazole eye drops"]
+)
+def test_non_systemic_forms_are_flagged(engine, text):
+    reading = _read(engine, text)
+    assert reading.matches and not any(m.systemic for m in reading.matches)
+
+
+def test_oral_form_stays_systemic(engine):
+    assert all(m.systemic for m in _read(engine, "ketoconazole 200 mg oral tablet").matches)
+
+
+def test_folding_removes_invisible_characters_and_width():
+    assert fold("ｃｌａ\u00adri\u200bthro") == "clarithro"
+    assert is_blank("\u200b \u200d\ufeff")
+    assert not is_blank("a")
