@@ -130,8 +130,8 @@ class Resolver:
                     entry.name, entry.ingredients, text, MatchMethod.COMBINATION if combination else method
                 )
                 words = [w for w in norm.tokens(norm.fold(text)) if not norm.is_separator(w)]
-                if not words or all(norm.is_noise(w) for w in words):
-                    continue  # a name made only of noise words cannot be told from noise
+                if not words or (len(words) == 1 and norm.is_noise(words[0])):
+                    continue  # a one-word name that is also a dose or form word cannot be told from noise
                 if len(words) == 1 and norm.is_cjk(words[0]):
                     chinese[words[0]].setdefault(entry.name, target)
                 else:
@@ -150,8 +150,8 @@ class Resolver:
         parts: list[_Part] = []
         unread: list[str] = []
         whole = [w for w in words if not norm.is_separator(w)]
-        whole_hit = self._exact(whole) if len(whole) > 1 and len(whole) < len(words) else None
-        if whole_hit:
+        whole_hit = self._exact(whole) if 1 < len(whole) < len(words) else None
+        if whole_hit:  # "lopinavir/ritonavir" may be a name in its own right
             parts.append(_Part(" ".join(whole), whole_hit, 100.0))
         else:
             for segment in _segments(words):
@@ -159,6 +159,8 @@ class Resolver:
         return self._assemble(parts, unread, route)
 
     def _exact(self, words: list[str]) -> tuple[_Target, ...] | None:
+        if len(words) == 1 and norm.is_cjk(words[0]):
+            return self._chinese.get(words[0])
         return self._latin.get(norm.key_of(words)) or self._compact.get(norm.compact_key_of(words))
 
     def _read_segment(self, words: list[str], parts: list[_Part], unread: list[str]) -> None:
@@ -167,14 +169,8 @@ class Resolver:
         run: list[str] = []
         index = 0
         while index < len(words):
-            word = words[index]
-            if norm.is_cjk(word):
-                runs.append(run)
-                run = []
-                leftovers = self._read_chinese(word, found)
-                runs.extend([[piece] for piece in leftovers])
-                index += 1
-                continue
+            # The longest run of words that is a known name wins, whatever the words are:
+            # "sodium chloride", "Coversyl Plus" and "维A酸" are names, not noise.
             for size in range(min(_MAX_NGRAM, len(words) - index), 0, -1):
                 span = words[index : index + size]
                 targets = self._exact(span)
@@ -185,7 +181,12 @@ class Resolver:
                     index += size
                     break
             else:
-                if norm.is_noise(word):
+                word = words[index]
+                if norm.is_cjk(word):
+                    runs.append(run)
+                    run = []
+                    runs.extend([piece] for piece in self._read_chinese(word, found))
+                elif norm.is_noise(word) or norm.is_word_separator(word):
                     runs.append(run)
                     run = []
                 else:

@@ -20,9 +20,13 @@ _TOKEN = re.compile(
     r"|[+;,&/\u3001]"
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_SEPARATOR_WORDS = frozenset({"+", ";", ",", "&", "/", "\u3001", "and", "with", "plus", "w"})
+_PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
+_WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
+# What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
+_UNITS = frozenset(
+    "mg g gm mcg ug μg ng ml l dl iu u ku miu mu unit units mmol meq kg m2 mg/kg mg/m2 mcg/kg % x h hr d".split()
+)
 _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
-_NUMBER_WITH_UNIT = re.compile(r"\d+(?:[.,]\d+)*(?:[a-z\u03bc%]+(?:/[a-z0-9]+)*)?")
 
 # Words that never name a drug: units, frequencies, routes, forms, release modifiers,
 # salts and filler. They are dropped only after the exact look-up has had its chance,
@@ -428,8 +432,13 @@ def is_cjk(token: str) -> bool:
 
 
 def is_separator(token: str) -> bool:
-    """True for a token that separates several drugs on one line."""
-    return token in _SEPARATOR_WORDS
+    """True for a punctuation token that separates several drugs on one line ("+", ",", "/"...)."""
+    return token in _PUNCT_SEPARATORS
+
+
+def is_word_separator(token: str) -> bool:
+    """True for a joining word ("and", "with", "plus"): it separates drugs unless part of a known name."""
+    return token in _WORD_SEPARATORS
 
 
 def is_noise(token: str) -> bool:
@@ -437,14 +446,17 @@ def is_noise(token: str) -> bool:
     if token in NOISE_WORDS:
         return True
     if token[0].isdigit():
-        return _NUMBER_WITH_UNIT.fullmatch(token) is not None and not _has_name_letters(token)
+        if _FREQUENCY.fullmatch(token):
+            return True
+        # "500mg" and "0.5g" are doses; "131i" (radio-iodine), "3tc" and "5fu" are names.
+        units = token.lstrip("0123456789.,")
+        return all(unit in _UNITS for unit in units.split("/") if unit) or _is_ratio(units)
     return _FREQUENCY.fullmatch(token) is not None
 
 
-def _has_name_letters(token: str) -> bool:
-    # "131i" (radio-iodine) keeps its letters; "500mg" does not name anything.
-    letters = token.lstrip("0123456789.,")
-    return len(letters) == 1 and letters.isalpha() and letters not in ("g", "l", "u")
+def _is_ratio(units: str) -> bool:
+    # "300mg/100mg": every part is a number with a unit.
+    return "/" in units and all(part.lstrip("0123456789.,") in _UNITS for part in units.split("/")[1:])
 
 
 def is_chinese_noise(text: str) -> bool:
