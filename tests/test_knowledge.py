@@ -18,7 +18,7 @@ def test_embedded_knowledge_loads_with_a_source_on_every_row(engine):
 
 def test_every_category_used_by_the_protocol_has_agents_or_is_a_therapy(engine):
     used = {c for e in engine.knowledge.entries for c in e.categories}
-    for rule in engine.knowledge.protocol("").rules:
+    for rule in engine.knowledge.protocols[engine.knowledge.default_protocol_id].rules:
         assert rule.category in used, rule.rule_id
 
 
@@ -113,7 +113,9 @@ def test_a_second_trial_is_a_data_file_not_code(tmp_path):
     knowledge = load_knowledge_base(data)
     assert set(knowledge.protocols) == {"ALTER-02", "DEMO-01"}
     assert knowledge.default_protocol_id == "ALTER-02"
-    assert knowledge.protocol("DEMO-01").rules[0].window_days == 14
+    demo = knowledge.protocol("DEMO-01")
+    assert demo is not None
+    assert demo.rules[0].window_days == 14
 
 
 def test_a_missing_data_folder_is_named(tmp_path):

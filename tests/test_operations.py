@@ -3,6 +3,7 @@ deadlines are honoured, garbage on the port is harmless, and surprises become IN
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -14,13 +15,13 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from washout.v1 import washout_service_pb2 as pb
+from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
 from server.app import EngineHolder, build_service
 from server.engine import Engine
 from tests.conftest import DATA_DIR, copy_data
 from tests.process_helpers import running_server
-from washout.v1 import washout_service_pb2 as pb
-from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
 
 def _request(i: int) -> pb.CheckRequest:
@@ -130,10 +131,8 @@ def test_garbage_bytes_on_the_port_do_not_hurt(server_target):
         with socket.create_connection((host, int(port)), timeout=2) as raw:
             raw.sendall(payload)
             raw.settimeout(1)
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionResetError):
                 raw.recv(1024)
-            except (TimeoutError, ConnectionResetError):
-                pass
     with grpc.insecure_channel(server_target) as channel:
         assert pb_grpc.WashoutServiceStub(channel).Check(_request(1), timeout=5).verdict == pb.VERDICT_BLOCKED
 
@@ -149,9 +148,12 @@ def test_unexpected_exception_is_internal_with_a_generic_message(server_config, 
     service = build_service(server_config, EngineHolder(server_config, broken))
     service.server.start()
     try:
-        with caplog.at_level(logging.ERROR), grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            with pytest.raises(grpc.RpcError) as caught:
-                pb_grpc.WashoutServiceStub(channel).Check(_request(7), timeout=5)
+        with (
+            caplog.at_level(logging.ERROR),
+            grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            pb_grpc.WashoutServiceStub(channel).Check(_request(7), timeout=5)
         error = caught.value
         assert error.code() == grpc.StatusCode.INTERNAL
         assert "r7" in error.details()

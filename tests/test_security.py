@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -15,11 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from washout.v1 import washout_service_pb2 as pb
 
 from client import ServiceUnavailableError, TlsOptions, UnauthenticatedError, WashoutClient
 from server.app import build_service
 from server.config import ServerConfig
-from washout.v1 import washout_service_pb2 as pb
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,7 @@ def pki(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def serve(server_config) -> Iterator:
+def serve(server_config) -> Iterator[Callable[..., str]]:
     services = []
 
     def start(**changes) -> str:
@@ -100,7 +100,8 @@ def test_mutual_tls_requires_a_client_certificate(serve, pki):
     target = serve(tls_cert=pki["server_cert"], tls_key=pki["server_key"], tls_client_ca=pki["ca"])
     with WashoutClient(target, timeout=5, tls=TlsOptions(pki["ca"], pki["client_cert"], pki["client_key"])) as client:
         assert client.check("2026-12-10", _meds()).verdict == pb.VERDICT_BLOCKED
-    with WashoutClient(target, timeout=2, tls=TlsOptions(pki["ca"])) as anonymous, pytest.raises(ServiceUnavailableError):
+    anonymous = WashoutClient(target, timeout=2, tls=TlsOptions(pki["ca"]))
+    with anonymous, pytest.raises(ServiceUnavailableError):
         anonymous.check("2026-12-10", _meds())
 
 

@@ -24,7 +24,37 @@ _PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
 _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
 # What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
 _UNITS = frozenset(
-    "mg g gm mcg ug μg ng ml l dl iu u ku miu mu unit units mmol meq kg m2 mg/kg mg/m2 mcg/kg % x h hr d".split()
+    [
+        "mg",
+        "g",
+        "gm",
+        "mcg",
+        "ug",
+        "μg",
+        "ng",
+        "ml",
+        "l",
+        "dl",
+        "iu",
+        "u",
+        "ku",
+        "miu",
+        "mu",
+        "unit",
+        "units",
+        "mmol",
+        "meq",
+        "kg",
+        "m2",
+        "mg/kg",
+        "mg/m2",
+        "mcg/kg",
+        "%",
+        "x",
+        "h",
+        "hr",
+        "d",
+    ]
 )
 _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
 
