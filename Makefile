@@ -44,5 +44,8 @@ eval: protos
 bench: protos
 	$(BIN)/python scripts/bench.py
 
+soak: protos
+	$(BIN)/python scripts/soak.py --clients 32 --seconds 60
+
 clean:
 	rm -rf $(VENV) protos/washout/v1/*_pb2*.py* .pytest_cache .mypy_cache .ruff_cache *.egg-info

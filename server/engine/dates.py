@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +34,7 @@ def parse_first_dose_date(text: str) -> date:
     return _build(*(int(g) for g in match.groups()))
 
 
+@functools.lru_cache(maxsize=4096)  # lists repeat dates; ParsedDate is immutable
 def parse_event_date(text: str) -> ParsedDate | None:
     """Parse a last-dose or end date; ``None`` for empty (unknown).
 

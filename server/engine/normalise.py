@@ -448,6 +448,8 @@ def fold(text: str) -> str:
 
 def is_blank(text: str) -> bool:
     """True when the text holds nothing but spaces and invisible characters."""
+    if text.isascii():
+        return not text.strip()
     return not fold(text).strip()
 
 

@@ -54,6 +54,7 @@ class RuleBook:
         self.protocol = protocol
         self._labels = labels
         self._by_category: dict[str, tuple[Rule, ...]] = {}
+        self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         for rule in protocol.rules:
             self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
 
@@ -61,11 +62,14 @@ class RuleBook:
         """True when any of the categories has a rule in this protocol."""
         return any(category in self._by_category for category in categories)
 
-    def rules_for(self, categories: tuple[str, ...]) -> list[Rule]:
+    def rules_for(self, categories: tuple[str, ...]) -> tuple[Rule, ...]:
         """The rules that apply to an agent in these categories; a specific rule drops the general one it replaces."""
-        rules = [rule for category in categories for rule in self._by_category.get(category, ())]
-        replaced = {category for rule in rules for category in rule.replaces}
-        return [rule for rule in rules if rule.category not in replaced]
+        cached = self._rules_for.get(categories)
+        if cached is None:
+            rules = [rule for category in categories for rule in self._by_category.get(category, ())]
+            replaced = {category for rule in rules for category in rule.replaces}
+            cached = self._rules_for[categories] = tuple(rule for rule in rules if rule.category not in replaced)
+        return cached
 
     def label(self, category: str) -> str:
         """The human-readable label of a category."""
@@ -163,86 +167,62 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
 
 
 def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_dose: date) -> Reason | None:
-    what = f"{match.ingredient} ({book.label(rule.category)})"
-    if match.ingredient.casefold() != exposure.text.strip().casefold():
-        what = f"'{exposure.text}' read as {what}"
     last = exposure.last
     if exposure.ongoing:
         return _reason(
-            rule.rule_id,
-            rule.category,
-            exposure,
-            match,
-            rule.window_days,
-            None,
-            f"{what} is ongoing. {_requirement(rule)} It must be stopped first; no eligible date until it is.",
-            Verdict.BLOCKED,
-            rule,
-        )
+            rule.rule_id, rule.category, exposure, match, rule.window_days, None,
+            f"{_what(book, rule, exposure, match)} is ongoing. {_requirement(rule)} "
+            "It must be stopped first; no eligible date until it is.",
+            Verdict.BLOCKED, rule,
+        )  # fmt: skip
     if last is None:
         return _reason(
-            rule.rule_id,
-            rule.category,
-            exposure,
-            match,
-            rule.window_days,
-            None,
-            f"{what} has no last-dose date and is not marked ongoing, so the washout cannot be verified. "
-            f"{_requirement(rule)} Confirm the date of the last dose.",
-            Verdict.NEEDS_REVIEW,
-            rule,
-        )
+            rule.rule_id, rule.category, exposure, match, rule.window_days, None,
+            f"{_what(book, rule, exposure, match)} has no last-dose date and is not marked ongoing, so the washout "
+            f"cannot be verified. {_requirement(rule)} Confirm the date of the last dose.",
+            Verdict.NEEDS_REVIEW, rule,
+        )  # fmt: skip
     days = (first_dose - last.value).days
-    when = _when(
-        last, days, first_dose, "ended" if exposure.resolution.input_kind is InputKind.PRIOR_THERAPY else "last taken"
-    )
     if rule.counting is Counting.CURRENT_USE:
+        if days > rule.review_days:
+            return None
         clears = last.value + timedelta(days=rule.review_days + 1)
         if days <= 0:
             return _reason(
-                rule.rule_id,
-                rule.category,
-                exposure,
-                match,
-                0,
-                clears,
-                f"{what} is in current use ({when}). {_requirement(rule)}",
-                Verdict.BLOCKED,
-                rule,
-            )
-        if days <= rule.review_days:
-            return _reason(
-                rule.rule_id,
-                rule.category,
-                exposure,
-                match,
-                rule.review_days,
-                clears,
-                f"{what} was {when}; its effect may persist. Review coagulation before dosing "
-                f"(clear from {clears.isoformat()}).",
-                Verdict.NEEDS_REVIEW,
-                rule,
-            )
-        return None
+                rule.rule_id, rule.category, exposure, match, 0, clears,
+                f"{_what(book, rule, exposure, match)} is in current use ({_when(exposure, days, first_dose)}). "
+                f"{_requirement(rule)}",
+                Verdict.BLOCKED, rule,
+            )  # fmt: skip
+        return _reason(
+            rule.rule_id, rule.category, exposure, match, rule.review_days, clears,
+            f"{_what(book, rule, exposure, match)} was {_when(exposure, days, first_dose)}; its effect may persist. "
+            f"Review coagulation before dosing (clear from {clears.isoformat()}).",
+            Verdict.NEEDS_REVIEW, rule,
+        )  # fmt: skip
     window = rule.window_days
     if rule.counting is Counting.WITHIN:
-        blocks, clears = days <= window, last.value + timedelta(days=window + 1)
+        if days > window:
+            return None
+        clears = last.value + timedelta(days=window + 1)
     else:
-        blocks, clears = days < window, last.value + timedelta(days=window)
-    if not blocks:
-        return None
+        if days >= window:
+            return None
+        clears = last.value + timedelta(days=window)
     concurrent = " This is concurrent use." if days <= 0 else ""
     return _reason(
-        rule.rule_id,
-        rule.category,
-        exposure,
-        match,
-        window,
-        clears,
-        f"{what} was {when}.{concurrent} {_requirement(rule)} Eligible from {clears.isoformat()}.",
-        Verdict.BLOCKED,
-        rule,
-    )
+        rule.rule_id, rule.category, exposure, match, window, clears,
+        f"{_what(book, rule, exposure, match)} was {_when(exposure, days, first_dose)}.{concurrent} "
+        f"{_requirement(rule)} Eligible from {clears.isoformat()}.",
+        Verdict.BLOCKED, rule,
+    )  # fmt: skip
+
+
+def _what(book: RuleBook, rule: Rule, exposure: Exposure, match: Match) -> str:
+    what = f"{match.ingredient} ({book.label(rule.category)})"
+    if match.ingredient.casefold() != exposure.text.strip().casefold():
+        what = f"'{exposure.text}' read as {what}"
+    return what
 
 
 def _count(book: RuleBook, rule: Rule, uses: list[tuple[Exposure, Match]], first_dose: date) -> list[Reason]:
@@ -326,7 +306,10 @@ def _requirement(rule: Rule) -> str:
     return f"The protocol ({source}) excludes {rule.min_distinct} or more in current use together."
 
 
-def _when(last: ParsedDate, days: int, first_dose: date, verb: str) -> str:
+def _when(exposure: Exposure, days: int, first_dose: date) -> str:
+    last = exposure.last
+    assert last is not None
+    verb = "ended" if exposure.resolution.input_kind is InputKind.PRIOR_THERAPY else "last taken"
     shown = last.value.isoformat()
     if last.partial:
         shown += f" (known only to the {last.precision}: read as its last day, the safe side)"
