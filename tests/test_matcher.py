@@ -123,10 +123,37 @@ def test_fuzzy_readings_explain_themselves(engine):
     assert any("fuzzy" in note for note in reading.notes)
 
 
-def test_truncated_name_goes_to_review_with_candidates(engine):
-    reading = _read(engine, "clarithro")
+def test_truncated_name_shared_by_several_drugs_goes_to_review_with_candidates(engine):
+    reading = _read(engine, "rifa")
     assert reading.status is ResolutionStatus.AMBIGUOUS
-    assert any(m.ingredient == "clarithromycin" for m in reading.matches)
+    assert "rifampin" in {m.ingredient for m in reading.matches}
+    assert all(m.method is MatchMethod.REVIEW_BAND for m in reading.matches)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("clarithrom", "clarithromycin"), ("itracon", "itraconazole")])
+def test_truncated_name_of_one_drug_only_is_read_and_says_why(engine, text, expected):
+    reading = _read(engine, text)
+    assert [m.ingredient for m in reading.matches] == [expected]
+    assert any("beginning of" in note for note in reading.notes)
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"), [("ritanovir", "ritonavir"), ("ketaconazole", "ketoconazole"), ("carbamezapine", "carbamazepine")]
+)
+def test_vowel_slips_keep_the_consonants(engine, typo, expected):
+    assert [m.ingredient for m in _read(engine, typo).matches] == [expected]
+
+
+def test_an_unknown_drug_beside_a_known_one_is_not_dropped(engine):
+    reading = _read(engine, "warfarin quxtozilimab")
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert reading.unread == ("quxtozilimab",)
+
+
+def test_filler_words_beside_a_known_drug_are_shown_as_ignored(engine):
+    reading = _read(engine, "clarithromycin for pneumonia")
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert any("pneumonia" in note for note in reading.notes)
 
 
 @pytest.mark.parametrize(

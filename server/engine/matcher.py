@@ -23,22 +23,25 @@ from . import normalise as norm
 from .knowledge import Entry, KnowledgeBase
 from .model import Match, MatchMethod, ResolutionStatus
 
-_MAX_NGRAM = 8
-
 
 @dataclass(frozen=True, slots=True)
 class MatchSettings:
     """Thresholds of the fuzzy stage and the size of the reading cache.
 
     A fuzzy candidate at or above ``accept_score`` that leads every candidate with
-    other ingredients by at least ``margin`` is a match; anything else at or above
-    ``review_score`` is shown to a pharmacist as a candidate.
+    other ingredients by at least ``margin`` is a match; so is the only candidate in the
+    band when it reaches ``lone_accept_score``, a name whose consonants are those of
+    exactly one known name and no other (a vowel slip: "ritanovir"), and a word of at
+    least ``min_prefix_length`` letters that begins the names of one ingredient only
+    ("clarithro"). Anything else at or above ``review_score`` is shown to a pharmacist.
     """
 
     accept_score: float = 85.0
     review_score: float = 70.0
     margin: float = 4.0
+    lone_accept_score: float = 78.0
     min_fuzzy_length: int = 4
+    min_prefix_length: int = 5
     cache_size: int = 65536
 
 
@@ -71,6 +74,7 @@ class _Part:
     score: float
     fuzzy: bool = False
     candidates: tuple[tuple[_Target, float], ...] = ()
+    rule: str = ""
 
 
 class _FuzzyVocabulary:
@@ -80,6 +84,13 @@ class _FuzzyVocabulary:
     def __init__(self, keys: list[str]) -> None:
         self.keys = sorted(keys, key=len)
         self._lengths = [len(key) for key in self.keys]
+        self._alphabetical = sorted(keys)
+
+    def starting_with(self, prefix: str) -> list[str]:
+        """Every key that begins with ``prefix``."""
+        start = bisect.bisect_left(self._alphabetical, prefix)
+        end = bisect.bisect_left(self._alphabetical, prefix + "\U0010ffff")
+        return self._alphabetical[start:end]
 
     def candidates(self, query: str, min_score: float) -> list[str]:
         # ratio = 2*common/(a+b) <= 2*min(a,b)/(a+b): bounds the useful key lengths.
@@ -99,9 +110,15 @@ class Resolver:
         self._compact: dict[str, tuple[_Target, ...]] = {}
         self._chinese: dict[str, tuple[_Target, ...]] = {}
         self._build(knowledge.entries)
-        self._latin_fuzzy = _FuzzyVocabulary([k for k in self._latin if len(k) >= self.settings.min_fuzzy_length])
+        # Very short keys (regimen abbreviations such as "VIDE") only ever match exactly:
+        # as fuzzy targets they attract ordinary words ("divided").
+        self._latin_fuzzy = _FuzzyVocabulary([k for k in self._latin if len(k) >= 5])
         self._chinese_fuzzy = _FuzzyVocabulary([k for k in self._chinese if len(k) >= 3])
         self._chinese_max = max((len(key) for key in self._chinese), default=0)
+        self._first_words = frozenset(key.split(" ", 1)[0] for key in self._latin if " " in key)
+        self._max_words = max((key.count(" ") + 1 for key in self._latin), default=1)
+        self._skeletons = self._build_skeletons()
+        self._direct = self._build_direct()
         self.read = functools.lru_cache(maxsize=self.settings.cache_size)(self._read)
 
     @property
@@ -141,29 +158,79 @@ class Resolver:
         self._compact = {key: tuple(targets.values()) for key, targets in compact.items()}
         self._chinese = {key: tuple(targets.values()) for key, targets in chinese.items()}
 
+    def _build_skeletons(self) -> dict[str, tuple[str, ...] | None]:
+        """Consonant skeleton -> the one reading that has it (None when several readings share it)."""
+        skeletons: dict[str, tuple[str, ...] | None] = {}
+        for key, targets in self._latin.items():
+            shape = norm.skeleton(key)
+            if len(shape) < 4:
+                continue
+            readings = {tuple(sorted(t.ingredients)) for t in targets}
+            reading = readings.pop() if len(readings) == 1 else None
+            if shape in skeletons and skeletons[shape] != reading:
+                reading = None
+            skeletons[shape] = reading
+        return skeletons
+
+    def _build_direct(self) -> dict[str, Reading]:
+        """Precomputed readings for names typed as a known name plus doses, units and forms only.
+
+        A key is left out when some longer name reduces to it once its noise words are dropped
+        ("Biaxin XL" -> "biaxin"), so the fast path never reads differently from the full one.
+        """
+        shadowed = set()
+        for key in self._latin:
+            words = key.split(" ")
+            content = [w for w in words if not norm.is_noise(w)]
+            if content != words:
+                shadowed.add(norm.key_of(content))
+        direct: dict[str, Reading] = {}
+        systemic = norm.RouteReading(systemic=True)
+        for key, targets in self._latin.items():
+            if key not in shadowed and not any(norm.is_noise(w) or norm.is_word_separator(w) for w in key.split(" ")):
+                direct[key] = self._assemble([_Part(key, targets, 100.0)], [], [], systemic)
+        for key, targets in self._chinese.items():
+            direct[key] = self._assemble([_Part(key, targets, 100.0)], [], [], systemic)
+        return direct
+
     # -- reading -------------------------------------------------------------------
 
     def _read(self, text: str) -> Reading:
         folded = norm.fold(text)
         words = norm.tokens(folded)
+        if words and not any(w in norm.NON_SYSTEMIC_WORDS for w in words):
+            content = [w for w in words if not norm.is_noise(w)]
+            fast = self._direct.get(norm.key_of(content)) if content else None
+            if fast is not None and not (len(content) == 1 and norm.is_cjk(content[0]) and len(words) > 1):
+                return fast
         route = norm.read_route(folded, words)
         parts: list[_Part] = []
         unread: list[str] = []
+        ignored: list[str] = []
         whole = [w for w in words if not norm.is_separator(w)]
         whole_hit = self._exact(whole) if 1 < len(whole) < len(words) else None
         if whole_hit:  # "lopinavir/ritonavir" may be a name in its own right
             parts.append(_Part(" ".join(whole), whole_hit, 100.0))
         else:
             for segment in _segments(words):
-                self._read_segment(segment, parts, unread)
-        return self._assemble(parts, unread, route)
+                self._read_segment(segment, parts, unread, ignored)
+        return self._assemble(parts, unread, ignored, route)
 
     def _exact(self, words: list[str]) -> tuple[_Target, ...] | None:
-        if len(words) == 1 and norm.is_cjk(words[0]):
-            return self._chinese.get(words[0])
+        if len(words) == 1:
+            word = words[0]
+            if norm.is_cjk(word):
+                return self._chinese.get(word)
+            hit = self._latin.get(word) or self._compact.get(word)
+            if hit is None and word[0].isdigit():
+                # Months before a TB regimen ("2HRZE") or a count before a name: try without them.
+                letters = word.lstrip("0123456789")
+                if len(letters) >= 2 and not norm.is_noise(word):
+                    hit = self._latin.get(letters)
+            return hit
         return self._latin.get(norm.key_of(words)) or self._compact.get(norm.compact_key_of(words))
 
-    def _read_segment(self, words: list[str], parts: list[_Part], unread: list[str]) -> None:
+    def _read_segment(self, words: list[str], parts: list[_Part], unread: list[str], ignored: list[str]) -> None:
         found: list[_Part] = []
         runs: list[list[str]] = []
         run: list[str] = []
@@ -171,7 +238,8 @@ class Resolver:
         while index < len(words):
             # The longest run of words that is a known name wins, whatever the words are:
             # "sodium chloride", "Coversyl Plus" and "维A酸" are names, not noise.
-            for size in range(min(_MAX_NGRAM, len(words) - index), 0, -1):
+            longest = min(self._max_words, len(words) - index) if words[index] in self._first_words else 1
+            for size in range(longest, 0, -1):
                 span = words[index : index + size]
                 targets = self._exact(span)
                 if targets:
@@ -200,9 +268,15 @@ class Resolver:
                 self._read_fuzzy(piece, leftover_parts, leftover_text)
         if found:
             # Words beside a recognised name are usually filler ("for pneumonia"): keep
-            # confident readings, and candidates only when one of them would block.
+            # confident readings, and candidates only when one of them would block. A word
+            # that looks like a drug we do not know ("conivaptan") is never dropped silently.
             parts.extend(found)
             parts.extend(p for p in leftover_parts if not p.candidates or self._any_blocking(p))
+            for text in leftover_text:
+                if any(norm.looks_like_drug(word) for word in text.split()):
+                    unread.append(text)
+                else:
+                    ignored.append(text)
         else:
             parts.extend(leftover_parts)
             unread.extend(leftover_text)
@@ -274,20 +348,44 @@ class Resolver:
                 if reading not in best_by_reading or best_by_reading[reading][1] < score:
                     best_by_reading[reading] = (target, float(score))
         ranked = sorted(best_by_reading.values(), key=lambda pair: -pair[1])
+        if not chinese:
+            prefixed = self._unique_prefix(query)
+            if prefixed is not None:
+                return prefixed
         if not ranked:
             return None
         best_target, best_score = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
             return _Part(query, (best_target,), best_score, fuzzy=True)
+        if len(ranked) == 1 and best_score >= settings.lone_accept_score:
+            return _Part(query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band")
+        shaped = self._skeletons.get(norm.skeleton(query)) if not chinese else None
+        if shaped is not None:
+            for target, score in ranked:
+                if tuple(sorted(target.ingredients)) == shaped and best_score - score < settings.margin:
+                    return _Part(query, (target,), score, fuzzy=True, rule="same consonants, a vowel slip")
         return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
+
+    def _unique_prefix(self, query: str) -> _Part | None:
+        """A truncated name ("clarithro") that begins the names of one ingredient only."""
+        if len(query) < self.settings.min_prefix_length or " " in query:
+            return None
+        keys = self._latin_fuzzy.starting_with(query)
+        targets = [target for key in keys for target in self._latin[key]]
+        if not targets or len({tuple(sorted(t.ingredients)) for t in targets}) != 1:
+            return None
+        shortest = min(keys, key=len)
+        target = self._latin[shortest][0]
+        score = float(fuzz.ratio(query, shortest))
+        return _Part(query, (target,), score, fuzzy=True, rule=f"the beginning of '{shortest}' and of no other name")
 
     def _any_blocking(self, part: _Part) -> bool:
         return any(self._categories.get(i) for target, _ in part.candidates for i in target.ingredients)
 
     # -- assembling ----------------------------------------------------------------
 
-    def _assemble(self, parts: list[_Part], unread: list[str], route: norm.RouteReading) -> Reading:
+    def _assemble(self, parts: list[_Part], unread: list[str], ignored: list[str], route: norm.RouteReading) -> Reading:
         matches: dict[str, Match] = {}
         candidates: dict[str, Match] = {}
         notes: list[str] = []
@@ -312,13 +410,16 @@ class Resolver:
                 if ingredient not in matches or matches[ingredient].score < part.score:
                     matches[ingredient] = self._match(ingredient, part.score, method, target, part, route)
             if part.fuzzy:
+                why = f"; {part.rule}" if part.rule else ""
                 notes.append(
-                    f"read '{part.text}' as {target.row} (fuzzy match to '{target.alias}', score {part.score:.0f})"
+                    f"read '{part.text}' as {target.row} (fuzzy match to '{target.alias}', score {part.score:.0f}{why})"
                 )
             elif method is MatchMethod.COMBINATION:
                 notes.append(f"'{target.alias}' contains " + " + ".join(target.ingredients))
         for text in unread:
             notes.append(f"could not read '{text}'")
+        if ignored:
+            notes.append("ignored words: " + ", ".join(f"'{text}'" for text in ignored))
         if not route.systemic and (matches or candidates):
             notes.append(f"non-systemic form ('{route.evidence}'): not counted as systemic exposure; confirm the route")
         for ingredient in matches:

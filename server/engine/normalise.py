@@ -16,6 +16,7 @@ from dataclasses import dataclass
 _TOKEN = re.compile(
     r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
     r"|\d+(?:[.,]\d+)*(?:[a-z\u03bc%]+(?:/[a-z0-9]+)*)?"
+    r"|(?:mg|mcg|ug|\u03bcg|g|ml|iu|units?|mmol|meq)(?:/(?:kg|m2|d|day|dose|h|hr|min|ml|l|wk|week))+"
     r"|[a-z][a-z0-9]*"
     r"|[+;,&/\u3001]"
 )
@@ -24,37 +25,9 @@ _PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
 _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
 # What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
 _UNITS = frozenset(
-    [
-        "mg",
-        "g",
-        "gm",
-        "mcg",
-        "ug",
-        "μg",
-        "ng",
-        "ml",
-        "l",
-        "dl",
-        "iu",
-        "u",
-        "ku",
-        "miu",
-        "mu",
-        "unit",
-        "units",
-        "mmol",
-        "meq",
-        "kg",
-        "m2",
-        "mg/kg",
-        "mg/m2",
-        "mcg/kg",
-        "%",
-        "x",
-        "h",
-        "hr",
-        "d",
-    ]
+    """
+    % d dl g gm h hr iu kg ku l m2 mcg mcg/kg meq mg mg/kg mg/m2 miu ml mmol mu ng u ug unit units x μg
+    """.split()
 )
 _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
 
@@ -62,253 +35,35 @@ _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d
 # salts and filler. They are dropped only after the exact look-up has had its chance,
 # so that names that contain them ("sodium chloride", "St John's wort") still match.
 NOISE_WORDS = frozenset(
-    [
-        "mg",
-        "g",
-        "gm",
-        "gram",
-        "grams",
-        "mcg",
-        "ug",
-        "μg",
-        "microgram",
-        "micrograms",
-        "ml",
-        "l",
-        "iu",
-        "u",
-        "unit",
-        "units",
-        "mmol",
-        "meq",
-        "kg",
-        "m2",
-        "mg/kg",
-        "mg/m2",
-        "dose",
-        "doses",
-        "dosage",
-        "tab",
-        "tabs",
-        "tablet",
-        "tablets",
-        "cap",
-        "caps",
-        "capsule",
-        "capsules",
-        "pill",
-        "pills",
-        "susp",
-        "suspension",
-        "syrup",
-        "solution",
-        "soln",
-        "elixir",
-        "drops",
-        "drop",
-        "inj",
-        "injection",
-        "injectable",
-        "infusion",
-        "inf",
-        "vial",
-        "vials",
-        "amp",
-        "ampoule",
-        "powder",
-        "granules",
-        "granule",
-        "sachet",
-        "film",
-        "coated",
-        "filmcoated",
-        "chewable",
-        "dispersible",
-        "effervescent",
-        "orodispersible",
-        "odt",
-        "er",
-        "xl",
-        "xr",
-        "sr",
-        "cr",
-        "la",
-        "dr",
-        "ec",
-        "mr",
-        "pr",
-        "ir",
-        "retard",
-        "depot",
-        "modified",
-        "extended",
-        "release",
-        "delayed",
-        "sustained",
-        "controlled",
-        "prolonged",
-        "immediate",
-        "oral",
-        "orally",
-        "po",
-        "iv",
-        "im",
-        "sc",
-        "sq",
-        "subcut",
-        "subcutaneous",
-        "intravenous",
-        "intramuscular",
-        "by",
-        "mouth",
-        "enteral",
-        "ng",
-        "peg_tube",
-        "bid",
-        "tid",
-        "qid",
-        "qd",
-        "od",
-        "bd",
-        "tds",
-        "qds",
-        "qhs",
-        "hs",
-        "prn",
-        "stat",
-        "daily",
-        "weekly",
-        "monthly",
-        "nightly",
-        "morning",
-        "evening",
-        "night",
-        "once",
-        "twice",
-        "thrice",
-        "times",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "hour",
-        "hours",
-        "hr",
-        "hrs",
-        "every",
-        "per",
-        "each",
-        "sodium",
-        "potassium",
-        "hydrochloride",
-        "hcl",
-        "hydrobromide",
-        "mesylate",
-        "mesilate",
-        "maleate",
-        "sulfate",
-        "sulphate",
-        "phosphate",
-        "citrate",
-        "acetate",
-        "tartrate",
-        "besylate",
-        "besilate",
-        "succinate",
-        "fumarate",
-        "disoproxil",
-        "dihydrate",
-        "monohydrate",
-        "trihydrate",
-        "hemihydrate",
-        "anhydrous",
-        "bromide",
-        "chloride",
-        "lactate",
-        "gluconate",
-        "magnesium",
-        "calcium",
-        "salt",
-        "free",
-        "base",
-        "last",
-        "taken",
-        "take",
-        "takes",
-        "taking",
-        "stopped",
-        "stop",
-        "started",
-        "start",
-        "since",
-        "until",
-        "from",
-        "till",
-        "on",
-        "at",
-        "the",
-        "a",
-        "an",
-        "of",
-        "for",
-        "in",
-        "to",
-        "as",
-        "needed",
-        "course",
-        "cycle",
-        "cycles",
-        "dosed",
-        "given",
-        "prior",
-        "previous",
-        "previously",
-        "current",
-        "currently",
-        "patient",
-        "pt",
-        "rx",
-        "medication",
-        "medicine",
-        "drug",
-        "generic",
-        "brand",
-    ]
+    """
+    a acetate amp ampolla ampollas ampoule an anhydrous as at base bd besilate besylate bid brand bromide by
+    calcium cap caps capsula capsulas capsule capsules chewable chloride citrate coated compressa compresse
+    comprime comprimes comprimido comprimidos controlled course cr current currently cycle cycles daily day days
+    delayed depot dihydrate disoproxil dispersible divided dosage dose dosed doses dr drop drops drug each ec
+    effervescent elixir enteral er evening every extended fiala film filmcoated filmcomprimidos filmtabletten
+    flacon food for free from fumarate g gelule gelules generic given gluconate gm gram grams granule granules
+    hcl hemihydrate hour hours hr hrs hs hydrobromide hydrochloride im immediate in inf infusion inj injectable
+    injection intramuscular intravenous inyectable ir iu iv kapsel kapseln kg l la lactate last m2 magnesium
+    maleate mane mcg meal meals medication medicine meq mesilate mesylate mg mg/kg mg/m2 microgram micrograms ml
+    mmol modified monohydrate month monthly months morning mouth mr needed ng night nightly nocte od odt of on
+    once oral orally orodispersible patient peg_tube per phosphate pill pills po potassium powder pr previous
+    previously prior prn prolonged pt qd qds qhs qid recubiertos release retard retardtabletten rx sachet saft
+    salt sc since sirop sirup sobres sodium soln solucion solution sq sr start started stat stop stopped subcut
+    subcutaneous succinate sulfate sulphate susp suspension sustained syrup tab tablet tablets tablette
+    tabletten tabs take taken takes taking tartrate tds the thrice tid till times to trihydrate twice u ug unit
+    units until vial vials water week weekly weeks xl xr μg
+    """.split()
 )
 
 # Forms and routes that keep a systemic drug away from the blood stream in any amount
 # that matters for CYP3A4: a pharmacist confirms, the engine does not block.
 NON_SYSTEMIC_WORDS = frozenset(
-    [
-        "cream",
-        "creme",
-        "crm",
-        "ointment",
-        "oint",
-        "ung",
-        "gel",
-        "lotion",
-        "shampoo",
-        "topical",
-        "topically",
-        "ophthalmic",
-        "otic",
-        "eyedrops",
-        "eyedrop",
-        "cutaneous",
-        "dermal",
-        "foam",
-        "vaginal",
-        "pessary",
-        "pessaries",
-        "ovule",
-        "ovules",
-        "paste",
-        "mouthwash",
-        "lozenge",
-    ]
+    """
+    augentropfen champu colirio collirio collyre cream crema creme crm cutaneous dermal dermique eyedrop
+    eyedrops foam gel lotion lozenge mouthwash oftalmico oint ointment ophtalmique ophthalmic otic ovule ovules
+    ovulo paste pessaries pessary pomada pommade salbe shampoo shampooing topical topically topico topique ung
+    vaginal vaginale
+    """.split()
 )
 _NON_SYSTEMIC_BIGRAMS = frozenset({("eye", "drops"), ("eye", "drop"), ("ear", "drops"), ("ear", "drop")})
 _SYSTEMIC_OVERRIDES = frozenset({"oral", "orally", "po", "iv", "intravenous", "im", "injection", "inj"})
@@ -330,81 +85,13 @@ NON_SYSTEMIC_CHINESE = (
 # Chinese formulation suffixes, salt words and filler, removed around recognised names.
 CHINESE_NOISE = tuple(
     sorted(
-        [
-            "片",
-            "片剂",
-            "胶囊",
-            "软胶囊",
-            "缓释",
-            "控释",
-            "肠溶",
-            "分散",
-            "咀嚼",
-            "泡腾",
-            "口崩",
-            "注射液",
-            "注射用",
-            "注射",
-            "口服",
-            "混悬液",
-            "混悬",
-            "溶液",
-            "液",
-            "颗粒",
-            "干混悬剂",
-            "糖浆",
-            "滴剂",
-            "粉针",
-            "冻干粉",
-            "粉",
-            "乳膏",
-            "软膏",
-            "凝胶",
-            "洗剂",
-            "滴眼液",
-            "滴耳液",
-            "眼膏",
-            "栓",
-            "剂",
-            "盐酸",
-            "硫酸",
-            "磷酸",
-            "甲磺酸",
-            "马来酸",
-            "枸橼酸",
-            "酒石酸",
-            "钠",
-            "钾",
-            "钙",
-            "每日",
-            "每天",
-            "一次",
-            "两次",
-            "三次",
-            "次",
-            "日",
-            "天",
-            "毫克",
-            "克",
-            "毫升",
-            "静脉",
-            "静滴",
-            "外用",
-            "阴道",
-            "服用",
-            "用药",
-            "最后",
-            "停药",
-            "重组人",
-            "注射剂",
-            "丸",
-            "散",
-            "合剂",
-            "口服液",
-            "胶丸",
-            "贴剂",
-            "复方",
-        ],
+        """
+        干混悬剂 软胶囊 注射液 注射用 混悬液 冻干粉 滴眼液 滴耳液 甲磺酸 马来酸 枸橼酸 酒石酸 重组人
+        注射剂 口服液 片剂 胶囊 缓释 控释 肠溶 分散 咀嚼 泡腾 口崩 注射 口服 混悬 溶液 颗粒 糖浆
+        滴剂 粉针 乳膏 软膏 凝胶 洗剂 眼膏 盐酸 硫酸 磷酸 每日 每天 一次 两次 三次 毫克 毫升
+        静脉 静滴 外用 阴道 服用 用药 最后 停药 合剂 胶丸 贴剂 复方 片 液 粉 栓 剂 钠 钾 钙
+        次 日 天 克 丸 散 白蛋白结合型 白蛋白结合 结合型 脂质体
+        """.split(),
         key=len,
         reverse=True,
     )
@@ -454,8 +141,22 @@ def is_blank(text: str) -> bool:
 
 
 def tokens(text: str) -> list[str]:
-    """Split folded text into tokens (see ``_TOKEN``)."""
-    return _TOKEN.findall(text)
+    """Split folded text into tokens (see ``_TOKEN``); a slash joins doses ("300mg/100mg") and
+    separates anything else ("2HRZE/4HR")."""
+    found: list[str] = _TOKEN.findall(text)
+    if not any("/" in token and len(token) > 1 for token in found):
+        return found
+    split: list[str] = []
+    for token in found:
+        if "/" in token and len(token) > 1 and not is_noise(token):
+            for index, piece in enumerate(token.split("/")):
+                if index:
+                    split.append("/")
+                if piece:
+                    split.append(piece)
+        else:
+            split.append(token)
+    return split
 
 
 def is_cjk(token: str) -> bool:
@@ -477,6 +178,8 @@ def is_noise(token: str) -> bool:
     """True for a token that never names a drug: a dose, unit, frequency, route, form or salt."""
     if token in NOISE_WORDS:
         return True
+    if "/" in token and token.split("/", 1)[0] in _UNITS:
+        return True  # "mg/kg/d"
     if token[0].isdigit():
         if _FREQUENCY.fullmatch(token):
             return True
@@ -488,7 +191,33 @@ def is_noise(token: str) -> bool:
 
 def _is_ratio(units: str) -> bool:
     # "300mg/100mg": every part is a number with a unit.
-    return "/" in units and all(part.lstrip("0123456789.,") in _UNITS for part in units.split("/")[1:])
+    return "/" in units and all(part.lstrip("0123456789.,") in _UNITS for part in units.split("/"))
+
+
+# USAN/INN stems: a word that ends in one is very likely a drug name, even one we do not know.
+DRUG_STEMS = tuple(
+    """
+    mycin micin cillin cycline floxacin oxacin conazole azole vir navir previr asvir buvir tegravir mab nib tinib
+    ciclib parib rafenib zomib lisib platin taxel rubicin mustine abine dipine pril sartan olol alol statin parin
+    xaban gatran teplase prazole tidine setron afil triptan vaptan azepam barbital toin profen coxib olone trexate
+    fosfamide domide grastim leukin kinra cept rozole lutamide relix tecan poside bicin stine
+    """.split()
+)
+
+
+def looks_like_drug(word: str) -> bool:
+    """True for a word of six letters or more that ends in a drug-name stem ("conivaptan", "zz-mycin")."""
+    return len(word) >= 6 and word.isalpha() and word.endswith(DRUG_STEMS)
+
+
+def skeleton(text: str) -> str:
+    """The consonants of a name, doubled letters once: vowel slips ("ritanovir", "ketaconazole") keep it."""
+    out: list[str] = []
+    for char in text:
+        if char in "aeiouy " or (out and out[-1] == char):
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 def is_chinese_noise(text: str) -> bool:
