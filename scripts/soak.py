@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from washout.v1 import washout_service_pb2 as pb
 from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
@@ -157,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     latencies = sorted(tally.latencies) or [0.0]
     warm = [rss for at, rss in samples if at >= args.seconds * 0.25] or [samples[-1][1]]
     growth = warm[-1] - warm[0]
-    print(f"| clients | seconds | calls | errors | calls/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | growth after warm-up MiB |")
+    columns = "clients, seconds, calls, errors, calls/s, p50 ms, p99 ms, RSS start MiB, RSS end MiB, growth MiB"
+    print("| " + " | ".join(columns.split(", ")) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.clients} | {args.seconds:.0f} | {tally.calls} | {sum(tally.errors.values())} {tally.errors or ''} "

@@ -138,7 +138,8 @@ def test_truncated_name_of_one_drug_only_is_read_and_says_why(engine, text, expe
 
 
 @pytest.mark.parametrize(
-    ("typo", "expected"), [("ritanovir", "ritonavir"), ("ketaconazole", "ketoconazole"), ("carbamezapine", "carbamazepine")]
+    ("typo", "expected"),
+    [("ritanovir", "ritonavir"), ("ketaconazole", "ketoconazole"), ("carbamezapine", "carbamazepine")],
 )
 def test_vowel_slips_keep_the_consonants(engine, typo, expected):
     assert [m.ingredient for m in _read(engine, typo).matches] == [expected]
