@@ -130,7 +130,7 @@ def test_truncated_name_shared_by_several_drugs_goes_to_review_with_candidates(e
     assert all(m.method is MatchMethod.REVIEW_BAND for m in reading.matches)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("clarithrom", "clarithromycin"), ("itracon", "itraconazole")])
+@pytest.mark.parametrize(("text", "expected"), [("clarithromy", "clarithromycin"), ("itracona", "itraconazole")])
 def test_truncated_name_of_one_drug_only_is_read_and_says_why(engine, text, expected):
     reading = _read(engine, text)
     assert [m.ingredient for m in reading.matches] == [expected]

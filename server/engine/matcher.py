@@ -85,6 +85,20 @@ class _FuzzyVocabulary:
         self.keys = sorted(keys, key=len)
         self._lengths = [len(key) for key in self.keys]
         self._alphabetical = sorted(keys)
+        # Symmetric-delete index (as in SymSpell): every key under itself and each one-letter
+        # deletion, so the keys one slip away from a query (a wrong, missing, extra or swapped
+        # letter) are found with a few dictionary look-ups instead of a scan.
+        self._deletions: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            for variant in {key, *_deletions(key)}:
+                self._deletions[variant].append(key)
+
+    def one_slip_away(self, query: str) -> set[str]:
+        """The keys within one edit (substitution, insertion, deletion or swap) of ``query``."""
+        found: set[str] = set()
+        for variant in {query, *_deletions(query)}:
+            found.update(self._deletions.get(variant, ()))
+        return found
 
     def starting_with(self, prefix: str) -> list[str]:
         """Every key that begins with ``prefix``."""
@@ -287,21 +301,24 @@ class Resolver:
         pending = ""
         index = 0
         while index < len(word):
-            for size in range(min(self._chinese_max, len(word) - index), 1, -1):
-                targets = self._chinese.get(word[index : index + size])
+            size, targets = 0, None
+            for length in range(min(self._chinese_max, len(word) - index), 1, -1):
+                targets = self._chinese.get(word[index : index + length])
                 if targets:
-                    found.append(_Part(word[index : index + size], targets, 100.0))
+                    size = length
                     break
-            else:
-                size = 0
-                for noise in range(min(norm.CHINESE_NOISE_MAX, len(word) - index), 0, -1):
-                    if norm.is_chinese_noise(word[index : index + noise]):
-                        size = noise
-                        break
-                if not size:
-                    pending += word[index]
-                    index += 1
-                    continue
+            # A formulation word longer than the name inside it wins: 白蛋白结合型 ("albumin-bound")
+            # describes paclitaxel's form, it is not albumin.
+            for length in range(min(norm.CHINESE_NOISE_MAX, len(word) - index), size, -1):
+                if norm.is_chinese_noise(word[index : index + length]):
+                    size, targets = length, None
+                    break
+            if not size:
+                pending += word[index]
+                index += 1
+                continue
+            if targets:
+                found.append(_Part(word[index : index + size], targets, 100.0))
             if len(pending) > 1:
                 leftovers.append(pending)
             pending = ""
@@ -335,6 +352,10 @@ class Resolver:
             return None
         vocabulary = self._chinese_fuzzy if chinese else self._latin_fuzzy
         index = self._chinese if chinese else self._latin
+        if not chinese:
+            near = self._one_slip(query)
+            if near is not None:
+                return near
         choices = vocabulary.candidates(query, settings.review_score)
         if not choices:
             return None
@@ -366,6 +387,23 @@ class Resolver:
                 if tuple(sorted(target.ingredients)) == shaped and best_score - score < settings.margin:
                     return _Part(query, (target,), score, fuzzy=True, rule="same consonants, a vowel slip")
         return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
+
+    def _one_slip(self, query: str) -> _Part | None:
+        """The fast path for the commonest typo: one slip away from the names of a single ingredient,
+        and from no other name. Anything less clear-cut goes through the full comparison."""
+        keys = self._latin_fuzzy.one_slip_away(query)
+        if not keys:
+            return None
+        targets = [target for key in keys for target in self._latin[key]]
+        if len({tuple(sorted(t.ingredients)) for t in targets}) != 1:
+            return None
+        # Highest score first; on a tie, the canonical name, then the shortest key (stable across runs).
+        score, _, _, best = max(
+            (fuzz.ratio(query, key), self._latin[key][0].row.casefold() == key, -len(key), key) for key in keys
+        )
+        if score < self.settings.accept_score:
+            return None
+        return _Part(query, (self._latin[best][0],), float(score), fuzzy=True, rule="one slip from a single known name")
 
     def _unique_prefix(self, query: str) -> _Part | None:
         """A truncated name ("clarithro") that begins the names of one ingredient only."""
@@ -447,6 +485,10 @@ class Resolver:
             matched_text=part.text,
             systemic=route.systemic,
         )
+
+
+def _deletions(word: str) -> list[str]:
+    return [word[:index] + word[index + 1 :] for index in range(len(word))]
 
 
 def _segments(words: list[str]) -> list[list[str]]:

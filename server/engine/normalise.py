@@ -36,22 +36,25 @@ _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d
 # so that names that contain them ("sodium chloride", "St John's wort") still match.
 NOISE_WORDS = frozenset(
     """
-    a acetate amp ampolla ampollas ampoule an anhydrous as at base bd besilate besylate bid brand bromide by
-    calcium cap caps capsula capsulas capsule capsules chewable chloride citrate coated compressa compresse
-    comprime comprimes comprimido comprimidos controlled course cr current currently cycle cycles daily day days
-    delayed depot dihydrate disoproxil dispersible divided dosage dose dosed doses dr drop drops drug each ec
-    effervescent elixir enteral er evening every extended fiala film filmcoated filmcomprimidos filmtabletten
-    flacon food for free from fumarate g gelule gelules generic given gluconate gm gram grams granule granules
-    hcl hemihydrate hour hours hr hrs hs hydrobromide hydrochloride im immediate in inf infusion inj injectable
-    injection intramuscular intravenous inyectable ir iu iv kapsel kapseln kg l la lactate last m2 magnesium
-    maleate mane mcg meal meals medication medicine meq mesilate mesylate mg mg/kg mg/m2 microgram micrograms ml
-    mmol modified monohydrate month monthly months morning mouth mr needed ng night nightly nocte od odt of on
-    once oral orally orodispersible patient peg_tube per phosphate pill pills po potassium powder pr previous
-    previously prior prn prolonged pt qd qds qhs qid recubiertos release retard retardtabletten rx sachet saft
-    salt sc since sirop sirup sobres sodium soln solucion solution sq sr start started stat stop stopped subcut
-    subcutaneous succinate sulfate sulphate susp suspension sustained syrup tab tablet tablets tablette
-    tabletten tabs take taken takes taking tartrate tds the thrice tid till times to trihydrate twice u ug unit
-    units until vial vials water week weekly weeks xl xr μg
+    a acetate acetato amp ampolla ampollas ampoule an anhydrous as at base bd besilate besilato besylate bid
+    boosted brand bromide by calcium cap caps capsula capsulas capsule capsules chewable chlorhydrate chloride
+    citrate citrato clorhidrato coated compressa compresse comprime comprimes comprimido comprimidos controlled
+    course cr current currently cycle cycles daily day days delayed depot dihydrate disoproxil dispersible
+    divided dosage dose dosed dosepak doses dr drop drops drug each ec effervescent elixir enteral er evening
+    every extended fiala film filmcoated filmcomprimidos filmtabletten flacon food for fosfato free from
+    fumarate fumarato g gelule gelules generic given gluconate gm gram grams granule granules hcl hemihydrate
+    hour hours hr hrs hs hydrobromide hydrochlorid hydrochloride im immediate in inf infatabs infusion inj
+    injectable injection intramuscular intravenous inyectable ir iu iv kapsel kapseln kg kit l la lactate last
+    loading m2 magnesium maintenance maleate maleato mane mcg meal meals medication medicine meq mesilate
+    mesilato mesylate mg mg/kg mg/m2 microgram micrograms ml mmol modified monohydrate month monthly months
+    morning mouth mr needed ng night nightly nocte od odt of on once oral orally orodispersible pack pak patient
+    peg_tube per phosphate pill pills po potasica potasico potassium powder pr previous previously prior prn
+    prolonged pt pulsepak qd qds qhs qid recubiertos regimen release retard retardtabletten rx sachet saft sale
+    salt salz sc sel since sirop sirup sobres sodica sodico sodique sodium soln solucion solution sq sr start
+    started starter stat stop stopped subcut subcutaneous succinate succinato sulfate sulfato sulphate susp
+    suspension sustained syrup tab tablet tablets tablette tabletten tabs take taken takes taking taper tartrate
+    tartrato tds the then thrice tid till times titration to trihydrate twice u ug unit units until vial vials
+    water week weekly weeks xl xr μg
     """.split()
 )
 
@@ -86,11 +89,12 @@ NON_SYSTEMIC_CHINESE = (
 CHINESE_NOISE = tuple(
     sorted(
         """
-        干混悬剂 软胶囊 注射液 注射用 混悬液 冻干粉 滴眼液 滴耳液 甲磺酸 马来酸 枸橼酸 酒石酸 重组人
-        注射剂 口服液 片剂 胶囊 缓释 控释 肠溶 分散 咀嚼 泡腾 口崩 注射 口服 混悬 溶液 颗粒 糖浆
-        滴剂 粉针 乳膏 软膏 凝胶 洗剂 眼膏 盐酸 硫酸 磷酸 每日 每天 一次 两次 三次 毫克 毫升
-        静脉 静滴 外用 阴道 服用 用药 最后 停药 合剂 胶丸 贴剂 复方 片 液 粉 栓 剂 钠 钾 钙
-        次 日 天 克 丸 散 白蛋白结合型 白蛋白结合 结合型 脂质体
+        白蛋白结合型 白蛋白结合 干混悬剂 软胶囊 注射液 注射用 混悬液 冻干粉 滴眼液 滴耳液 甲磺酸
+        马来酸 枸橼酸 酒石酸 重组人 注射剂 口服液 结合型 脂质体 片剂 胶囊 缓释 控释 肠溶 分散 咀嚼
+        泡腾 口崩 注射 口服 混悬 溶液 颗粒 糖浆 滴剂 粉针 乳膏 软膏 凝胶 洗剂 眼膏 盐酸 硫酸
+        磷酸 每日 每天 一次 两次 三次 毫克 毫升 静脉 静滴 外用 阴道 服用 用药 最后 停药 合剂
+        胶丸 贴剂 复方 片 液 粉 栓 剂 钠 钾 钙 次 日 天 克 丸 散 琥珀酸 苯磺酸 富马酸 醋酸
+        乳酸 葡萄糖酸 氢溴酸 二水合物 一水合物 水合物 甲苯磺酸 苹果酸 门冬氨酸
         """.split(),
         key=len,
         reverse=True,
@@ -176,7 +180,7 @@ def is_word_separator(token: str) -> bool:
 
 def is_noise(token: str) -> bool:
     """True for a token that never names a drug: a dose, unit, frequency, route, form or salt."""
-    if token in NOISE_WORDS:
+    if token in NOISE_WORDS or token in NON_SYSTEMIC_WORDS:
         return True
     if "/" in token and token.split("/", 1)[0] in _UNITS:
         return True  # "mg/kg/d"
