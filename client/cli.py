@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -156,12 +157,11 @@ def render_resolutions(resolutions: Sequence[pb.InputResolution]) -> str:
     """A table of how each input was read."""
     rows = [("#", "input", "read as", "method", "score", "status")]
     for resolution in resolutions:
-        kind = "T" if resolution.input_kind == pb.INPUT_KIND_PRIOR_THERAPY else ""
         matches = resolution.matches or [pb.Match()]
         for position, match in enumerate(matches):
             rows.append(
                 (
-                    f"{kind}{resolution.input_index}" if position == 0 else "",
+                    _label(resolution) if position == 0 else "",
                     _clip(resolution.input) if position == 0 else "",
                     (match.ingredient + ("" if match.systemic or not match.ingredient else " (non-systemic)")) or "-",
                     pb.MatchMethod.Name(match.method).removeprefix("MATCH_METHOD_").lower()
@@ -173,11 +173,12 @@ def render_resolutions(resolutions: Sequence[pb.InputResolution]) -> str:
                     else "",
                 )
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     text = "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+        "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
     )
-    notes = [f"  {r.input_index}: {note}" for r in resolutions for note in r.notes]
+    notes = [f"  {_label(r)}: {note}" for r in resolutions for note in r.notes]
     return "Inputs:\n" + text + ("\nNotes:\n" + "\n".join(notes) if notes else "") + "\n"
 
 
@@ -194,6 +195,16 @@ def render_knowledge(reply: pb.GetKnowledgeBaseResponse) -> str:
     for table in reply.tables:
         lines.append(f"  {table.name:28} {table.row_count:5} rows, {len(table.sources)} sources")
     return "\n".join(lines) + "\n"
+
+
+def _label(resolution: pb.InputResolution) -> str:
+    kind = "T" if resolution.input_kind == pb.INPUT_KIND_PRIOR_THERAPY else ""
+    return f"{kind}{resolution.input_index}"
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _clip(text: str, width: int = 40) -> str:

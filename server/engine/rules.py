@@ -196,7 +196,7 @@ def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_d
             )  # fmt: skip
         return _reason(
             rule.rule_id, rule.category, exposure, match, rule.review_days, clears,
-            f"{_what(book, rule, exposure, match)} was {_when(exposure, days, first_dose)}; its effect may persist. "
+            f"{_what(book, rule, exposure, match)}: {_when(exposure, days, first_dose)}; its effect may persist. "
             f"Review coagulation before dosing (clear from {clears.isoformat()}).",
             Verdict.NEEDS_REVIEW, rule,
         )  # fmt: skip
@@ -212,7 +212,7 @@ def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_d
     concurrent = " This is concurrent use." if days <= 0 else ""
     return _reason(
         rule.rule_id, rule.category, exposure, match, window, clears,
-        f"{_what(book, rule, exposure, match)} was {_when(exposure, days, first_dose)}.{concurrent} "
+        f"{_what(book, rule, exposure, match)}: {_when(exposure, days, first_dose)}.{concurrent} "
         f"{_requirement(rule)} Eligible from {clears.isoformat()}.",
         Verdict.BLOCKED, rule,
     )  # fmt: skip
