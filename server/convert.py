@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 from washout.v1 import washout_service_pb2 as pb
@@ -69,6 +70,9 @@ def check_response(result: CheckResult) -> pb.CheckResponse:
     )
 
 
+# The engine's results are immutable and pharmacy lists repeat, so the messages built for them
+# are cached; protobuf copies a message into a repeated field, so the cached one is never shared.
+@functools.lru_cache(maxsize=32768)
 def resolution_message(resolution: Resolution) -> pb.InputResolution:
     """The wire ``InputResolution`` for an engine resolution."""
     return pb.InputResolution(
@@ -114,6 +118,7 @@ def knowledge_message(knowledge: KnowledgeBase) -> pb.GetKnowledgeBaseResponse:
     )
 
 
+@functools.lru_cache(maxsize=32768)
 def _reason(reason: Reason) -> pb.Reason:
     return pb.Reason(
         rule_id=reason.rule_id,
@@ -131,6 +136,7 @@ def _reason(reason: Reason) -> pb.Reason:
     )
 
 
+@functools.lru_cache(maxsize=32768)
 def _match(match: Match) -> pb.Match:
     return pb.Match(
         ingredient=match.ingredient,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -11,7 +12,7 @@ from . import normalise
 from .dates import ParsedDate, parse_event_date, parse_first_dose_date
 from .errors import FieldViolation, InvalidRequestError, ProtocolNotFoundError
 from .knowledge import KnowledgeBase, load_knowledge_base
-from .matcher import MatchSettings, Reading, Resolver
+from .matcher import MatchSettings, Resolver
 from .model import (
     CheckRequest,
     CheckResult,
@@ -53,6 +54,8 @@ class Engine:
         self.knowledge = knowledge
         self.limits = limits or RequestLimits()
         self.resolver = Resolver(knowledge, settings)
+        # Pharmacy lists repeat: the resolution of (list, position, text, date) is built once.
+        self._resolution = functools.lru_cache(maxsize=self.resolver.settings.cache_size)(self._resolve_input)
         labels = {category.category_id: category.label for category in knowledge.categories.values()}
         self._books = {pid: RuleBook(protocol, labels) for pid, protocol in knowledge.protocols.items()}
 
@@ -81,8 +84,7 @@ class Engine:
             raise ProtocolNotFoundError(request.protocol_id, tuple(sorted(self._books)))
         exposures: list[Exposure] = []
         for index, medication in enumerate(request.medications):
-            reading = self.resolver.read(medication.name)
-            resolution = _resolution(InputKind.MEDICATION, index, medication.name, reading, dates[("m", index)])
+            resolution = self._resolution(InputKind.MEDICATION, index, medication.name, dates[("m", index)])
             exposures.append(Exposure(resolution, dates[("m", index)], medication.ongoing))
         for index, therapy in enumerate(request.prior_therapies):
             exposures.append(self._therapy_exposure(index, therapy.description, therapy.category, dates[("p", index)]))
@@ -111,9 +113,7 @@ class Engine:
             self._check_name(f"names[{index}]", name, violations)
         if violations:
             raise InvalidRequestError(violations)
-        return tuple(
-            _resolution(InputKind.NAME, index, name, self.resolver.read(name), None) for index, name in enumerate(names)
-        )
+        return tuple(self._resolution(InputKind.NAME, index, name, None) for index, name in enumerate(names))
 
     # -- helpers -------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class Engine:
         reading = self.resolver.read(description) if not normalise.is_blank(description) else None
         if not category:
             assert reading is not None  # validation guarantees a description without a category
-            return Exposure(_resolution(InputKind.PRIOR_THERAPY, index, description, reading, ended), ended, False)
+            return Exposure(self._resolution(InputKind.PRIOR_THERAPY, index, description, ended), ended, False)
         # An explicit category is authoritative; a confident reading of the description adds to it.
         confirmed = tuple(m for m in reading.matches if m.method is not MatchMethod.REVIEW_BAND) if reading else ()
         matches = confirmed
@@ -178,6 +178,18 @@ class Engine:
             raise InvalidRequestError(violations)
         return first_dose, dates
 
+    def _resolve_input(self, kind: InputKind, index: int, text: str, dated: ParsedDate | None) -> Resolution:
+        reading = self.resolver.read(text)
+        return Resolution(
+            input_kind=kind,
+            input_index=index,
+            input=text,
+            status=reading.status,
+            matches=reading.matches,
+            notes=_date_notes(dated) + reading.notes,
+            unread=reading.unread,
+        )
+
     def _check_name(self, path: str, name: str, violations: list[FieldViolation]) -> None:
         if len(name) > self.limits.max_name_length:
             violations.append(FieldViolation(path, f"longer than {self.limits.max_name_length} characters"))
@@ -197,15 +209,3 @@ def _date_notes(parsed: ParsedDate | None) -> tuple[str, ...]:
     if parsed is None or not parsed.partial:
         return ()
     return (f"date known only to the {parsed.precision}: read as {parsed.value.isoformat()}, the safe side",)
-
-
-def _resolution(kind: InputKind, index: int, text: str, reading: Reading, dated: ParsedDate | None) -> Resolution:
-    return Resolution(
-        input_kind=kind,
-        input_index=index,
-        input=text,
-        status=reading.status,
-        matches=reading.matches,
-        notes=_date_notes(dated) + reading.notes,
-        unread=reading.unread,
-    )

@@ -11,6 +11,7 @@ Day arithmetic, relative to the first dose:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -167,39 +168,60 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
 
 
 def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_dose: date) -> Reason | None:
-    last = exposure.last
-    if exposure.ongoing:
-        return _reason(
-            rule.rule_id, rule.category, exposure, match, rule.window_days, None,
-            f"{_what(book, rule, exposure, match)} is ongoing. {_requirement(rule)} "
-            "It must be stopped first; no eligible date until it is.",
-            Verdict.BLOCKED, rule,
-        )  # fmt: skip
+    outcome = _assess(
+        rule,
+        book.label(rule.category),
+        match.ingredient,
+        exposure.text,
+        exposure.resolution.input_kind is InputKind.PRIOR_THERAPY,
+        exposure.last,
+        exposure.ongoing,
+        first_dose,
+    )
+    if outcome is None:
+        return None
+    severity, window, clears, message = outcome
+    return _reason(rule.rule_id, rule.category, exposure, match, window, clears, message, severity, rule)
+
+
+@functools.lru_cache(maxsize=65536)  # a pure function of its arguments; lists and dates repeat
+def _assess(
+    rule: Rule,
+    label: str,
+    ingredient: str,
+    text: str,
+    therapy: bool,
+    last: ParsedDate | None,
+    ongoing: bool,
+    first_dose: date,
+) -> tuple[Verdict, int, date | None, str] | None:
+    """What one rule says of one agent taken as described: severity, window, clearing date, message."""
+    what = f"{ingredient} ({label})"
+    if ingredient.casefold() != text.strip().casefold():
+        what = f"'{text}' read as {what}"
+    requirement = _requirement(rule)
+    if ongoing:
+        message = f"{what} is ongoing. {requirement} It must be stopped first; no eligible date until it is."
+        return Verdict.BLOCKED, rule.window_days, None, message
     if last is None:
-        return _reason(
-            rule.rule_id, rule.category, exposure, match, rule.window_days, None,
-            f"{_what(book, rule, exposure, match)} has no last-dose date and is not marked ongoing, so the washout "
-            f"cannot be verified. {_requirement(rule)} Confirm the date of the last dose.",
-            Verdict.NEEDS_REVIEW, rule,
-        )  # fmt: skip
+        message = (
+            f"{what} has no last-dose date and is not marked ongoing, so the washout cannot be verified. "
+            f"{requirement} Confirm the date of the last dose."
+        )
+        return Verdict.NEEDS_REVIEW, rule.window_days, None, message
     days = (first_dose - last.value).days
     if rule.counting is Counting.CURRENT_USE:
         if days > rule.review_days:
             return None
         clears = last.value + timedelta(days=rule.review_days + 1)
+        when = _when(last, therapy, days, first_dose)
         if days <= 0:
-            return _reason(
-                rule.rule_id, rule.category, exposure, match, 0, clears,
-                f"{_what(book, rule, exposure, match)} is in current use ({_when(exposure, days, first_dose)}). "
-                f"{_requirement(rule)}",
-                Verdict.BLOCKED, rule,
-            )  # fmt: skip
-        return _reason(
-            rule.rule_id, rule.category, exposure, match, rule.review_days, clears,
-            f"{_what(book, rule, exposure, match)}: {_when(exposure, days, first_dose)}; its effect may persist. "
-            f"Review coagulation before dosing (clear from {clears.isoformat()}).",
-            Verdict.NEEDS_REVIEW, rule,
-        )  # fmt: skip
+            return Verdict.BLOCKED, 0, clears, f"{what} is in current use ({when}). {requirement}"
+        message = (
+            f"{what}: {when}; its effect may persist. "
+            f"Review coagulation before dosing (clear from {clears.isoformat()})."
+        )
+        return Verdict.NEEDS_REVIEW, rule.review_days, clears, message
     window = rule.window_days
     if rule.counting is Counting.WITHIN:
         if days > window:
@@ -210,19 +232,11 @@ def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_d
             return None
         clears = last.value + timedelta(days=window)
     concurrent = " This is concurrent use." if days <= 0 else ""
-    return _reason(
-        rule.rule_id, rule.category, exposure, match, window, clears,
-        f"{_what(book, rule, exposure, match)}: {_when(exposure, days, first_dose)}.{concurrent} "
-        f"{_requirement(rule)} Eligible from {clears.isoformat()}.",
-        Verdict.BLOCKED, rule,
-    )  # fmt: skip
-
-
-def _what(book: RuleBook, rule: Rule, exposure: Exposure, match: Match) -> str:
-    what = f"{match.ingredient} ({book.label(rule.category)})"
-    if match.ingredient.casefold() != exposure.text.strip().casefold():
-        what = f"'{exposure.text}' read as {what}"
-    return what
+    message = (
+        f"{what}: {_when(last, therapy, days, first_dose)}.{concurrent} {requirement} "
+        f"Eligible from {clears.isoformat()}."
+    )
+    return Verdict.BLOCKED, window, clears, message
 
 
 def _count(book: RuleBook, rule: Rule, uses: list[tuple[Exposure, Match]], first_dose: date) -> list[Reason]:
@@ -306,10 +320,8 @@ def _requirement(rule: Rule) -> str:
     return f"The protocol ({source}) excludes {rule.min_distinct} or more in current use together."
 
 
-def _when(exposure: Exposure, days: int, first_dose: date) -> str:
-    last = exposure.last
-    assert last is not None
-    verb = "ended" if exposure.resolution.input_kind is InputKind.PRIOR_THERAPY else "last taken"
+def _when(last: ParsedDate, therapy: bool, days: int, first_dose: date) -> str:
+    verb = "ended" if therapy else "last taken"
     shown = last.value.isoformat()
     if last.partial:
         shown += f" (known only to the {last.precision}: read as its last day, the safe side)"
