@@ -107,6 +107,30 @@ class WashoutClient:
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
+    def check_batch_stream(
+        self, requests: Iterable[pb.CheckRequest], *, per_message: int = 100, timeout: float | None = None
+    ) -> Iterator[pb.CheckStreamResponse]:
+        """Screen a large batch, ``per_message`` patients per message; yields one answer per request, in order."""
+
+        def batches() -> Iterator[pb.CheckBatchStreamRequest]:
+            batch: list[pb.CheckRequest] = []
+            for request in requests:
+                batch.append(request)
+                if len(batch) == per_message:
+                    yield pb.CheckBatchStreamRequest(checks=batch)
+                    batch = []
+            if batch:
+                yield pb.CheckBatchStreamRequest(checks=batch)
+
+        stream = self._stub.CheckBatchStream(
+            batches(), timeout=timeout if timeout is not None else self.timeout * 60, metadata=self._metadata
+        )
+        try:
+            for reply in stream:
+                yield from reply.results
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
     def resolve(self, names: Sequence[str]) -> pb.ResolveResponse:
         """Read names into canonical ingredients, with candidates, scores and methods."""
         return self._call(self._stub.Resolve, pb.ResolveRequest(names=list(names)))  # type: ignore[no-any-return]

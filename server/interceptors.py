@@ -71,6 +71,9 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         """Wrap the method's handler so that its exceptions are mapped here."""
+        if handler_call_details.method.startswith(_OPEN_METHOD_PREFIXES):
+            # Health probes and reflection arrive every few seconds and hold no decisions: not logged.
+            return continuation(handler_call_details)
         method = handler_call_details.method.rsplit("/", 1)[-1]
         return _wrap(
             continuation(handler_call_details),

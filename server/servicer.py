@@ -39,12 +39,25 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         for item in request_iterator:
             if not context.is_active():  # deadline passed or client gone: stop working for nobody
                 return
-            try:
-                result = engine.check(convert.check_request(item.check))
-                self._record(result)
-                yield pb.CheckStreamResponse(check=convert.check_response(result))
-            except WashoutError as error:
-                yield pb.CheckStreamResponse(error=_check_error(item.check.request_id, error))
+            yield self._answer(engine, item.check)
+
+    def CheckBatchStream(
+        self, request_iterator: Iterator[pb.CheckBatchStreamRequest], context: Any
+    ) -> Iterator[pb.CheckBatchStreamResponse]:
+        """Screen a batch, many patients per message; answers keep the order of the requests."""
+        engine = self._engine()
+        for batch in request_iterator:
+            if not context.is_active():
+                return
+            yield pb.CheckBatchStreamResponse(results=[self._answer(engine, check) for check in batch.checks])
+
+    def _answer(self, engine: Engine, check: pb.CheckRequest) -> pb.CheckStreamResponse:
+        try:
+            result = engine.check(convert.check_request(check))
+        except WashoutError as error:
+            return pb.CheckStreamResponse(error=_check_error(check.request_id, error))
+        self._record(result)
+        return pb.CheckStreamResponse(check=convert.check_response(result))
 
     def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
         """Read names into ingredients."""

@@ -128,3 +128,23 @@ def test_health_and_reflection(channel):
     responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     names = {s.name for r in responses for s in r.list_services_response.service}
     assert "washout.v1.WashoutService" in names
+
+
+def test_batch_stream_answers_every_patient_in_order(server_target):
+    from client import WashoutClient
+
+    requests = [
+        pb.CheckRequest(
+            request_id=f"b{i}",
+            first_dose_date="2026-12-10",
+            medications=[pb.Medication(name="Sporanox", ongoing=i % 2 == 0, last_dose_date="2026-11-01")],
+        )
+        for i in range(250)
+    ]
+    requests[100] = pb.CheckRequest(request_id="bad", first_dose_date="12/10/2026")
+    with WashoutClient(server_target, timeout=10) as client:
+        answers = list(client.check_batch_stream(requests, per_message=40))
+    assert len(answers) == 250
+    assert answers[100].error.field_violations[0].field == "first_dose_date"
+    assert [a.check.request_id for i, a in enumerate(answers) if i != 100] == [f"b{i}" for i in range(250) if i != 100]
+    assert {a.check.verdict for i, a in enumerate(answers) if i != 100} == {pb.VERDICT_BLOCKED, pb.VERDICT_ELIGIBLE}
