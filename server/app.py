@@ -104,6 +104,10 @@ def build_service(config: ServerConfig, holder: EngineHolder | None = None) -> S
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
+        # Clients reconnect every few minutes (calls in progress finish first), so connections
+        # spread again over worker processes and over new replicas after a scale-out.
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="washout-rpc"),

@@ -15,7 +15,7 @@ class Verdict(enum.IntEnum):
     BLOCKED = 3
 
 
-class InputKind(enum.Enum):
+class InputKind(enum.StrEnum):
     """Which list of the request an input came from."""
 
     MEDICATION = "medication"
@@ -23,7 +23,7 @@ class InputKind(enum.Enum):
     NAME = "name"
 
 
-class ResolutionStatus(enum.Enum):
+class ResolutionStatus(enum.StrEnum):
     """How confidently an input was read."""
 
     RESOLVED = "resolved"
@@ -31,7 +31,7 @@ class ResolutionStatus(enum.Enum):
     UNRESOLVED = "unresolved"
 
 
-class MatchMethod(enum.Enum):
+class MatchMethod(enum.StrEnum):
     """How a name was matched to an ingredient."""
 
     EXACT = "exact"
@@ -43,7 +43,7 @@ class MatchMethod(enum.Enum):
     EXPLICIT_CATEGORY = "explicit_category"
 
 
-class Counting(enum.Enum):
+class Counting(enum.StrEnum):
     """How a protocol rule counts days or uses."""
 
     WITHIN = "within"
