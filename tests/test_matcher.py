@@ -173,3 +173,8 @@ def test_folding_removes_invisible_characters_and_width():
     assert fold("ｃｌａ\u00adri\u200bthro") == "clarithro"
     assert is_blank("\u200b \u200d\ufeff")
     assert not is_blank("a")
+
+
+@pytest.mark.parametrize("text", ["palliative XRT to the left femur", "cyclophosphamide for rhabdomyosarcoma relapse"])
+def test_ordinary_words_beside_a_known_name_do_not_ask_for_review(engine, text):
+    assert _read(engine, text).status is ResolutionStatus.RESOLVED

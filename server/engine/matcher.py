@@ -23,6 +23,8 @@ from . import normalise as norm
 from .knowledge import Entry, KnowledgeBase
 from .model import Match, MatchMethod, ResolutionStatus
 
+_BESIDE_A_NAME_SCORE = 80.0
+
 
 @dataclass(frozen=True, slots=True)
 class MatchSettings:
@@ -285,7 +287,7 @@ class Resolver:
             # confident readings, and candidates only when one of them would block. A word
             # that looks like a drug we do not know ("conivaptan") is never dropped silently.
             parts.extend(found)
-            parts.extend(p for p in leftover_parts if not p.candidates or self._any_blocking(p))
+            parts.extend(p for p in leftover_parts if not p.candidates or self._strong_blocking_candidate(p))
             for text in leftover_text:
                 if any(norm.looks_like_drug(word) for word in text.split()):
                     unread.append(text)
@@ -418,8 +420,14 @@ class Resolver:
         score = float(fuzz.ratio(query, shortest))
         return _Part(query, (target,), score, fuzzy=True, rule=f"the beginning of '{shortest}' and of no other name")
 
-    def _any_blocking(self, part: _Part) -> bool:
-        return any(self._categories.get(i) for target, _ in part.candidates for i in target.ingredients)
+    def _strong_blocking_candidate(self, part: _Part) -> bool:
+        # Beside a recognised name, a word is kept as a candidate only when it comes close to a
+        # restricted agent: "femur" next to "palliative XRT" is not Femara (score 73).
+        return any(
+            score >= _BESIDE_A_NAME_SCORE and self._categories.get(ingredient)
+            for target, score in part.candidates
+            for ingredient in target.ingredients
+        )
 
     # -- assembling ----------------------------------------------------------------
 
