@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -11,8 +12,8 @@ import signal
 import socket
 import sys
 import threading
-from concurrent import futures
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +28,7 @@ from server.interceptors import BearerTokenInterceptor, CallTracker, ErrorMappin
 from server.servicer import WashoutServicer
 
 _LOGGER = logging.getLogger("washout.server")
+_T = TypeVar("_T")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WashoutService"].full_name
 
 
@@ -62,42 +64,43 @@ def load_engine(config: ServerConfig) -> Engine:
 
 @dataclasses.dataclass(frozen=True)
 class Service:
-    """A built (not started) server with the parts its lifecycle needs."""
+    """A built (not started) asyncio server with the parts its lifecycle needs."""
 
-    server: grpc.Server
+    server: grpc.aio.Server
     port: int
     holder: EngineHolder
-    health: health.HealthServicer
+    health: health.aio.HealthServicer
     tracker: CallTracker
     audit: AuditLog | None
 
-    def drain(self, grace_seconds: float) -> bool:
+    async def drain(self, grace_seconds: float) -> bool:
         """Stop taking calls, let the ones already accepted finish (up to the grace period), stop.
 
         Returns False when calls were still running at the end of the grace period (they are cancelled).
         """
         self.tracker.begin_drain()
-        self.health.enter_graceful_shutdown()
-        idle = self.tracker.wait_idle(grace_seconds)
+        await self.health.enter_graceful_shutdown()
+        idle = await self.tracker.wait_idle(grace_seconds)
         # The calls have returned; a short grace lets their last messages leave.
-        self.stop(1.0 if idle else 0)
+        await self.stop(1.0 if idle else 0)
         return idle
 
-    def stop(self, grace: float | None = None) -> None:
+    async def stop(self, grace: float | None = None) -> None:
         """Stop the server (cancelling calls after ``grace`` seconds) and close the audit log."""
-        self.server.stop(grace).wait()
+        await self.server.stop(grace)
         if self.audit is not None:
             self.audit.close()
 
 
-def build_service(config: ServerConfig, holder: EngineHolder | None = None) -> Service:
+async def build_service(config: ServerConfig, holder: EngineHolder | None = None) -> Service:
     """Build (not start) a server for ``config`` with health, reflection, interceptors and TLS.
 
-    Health reports SERVING only after the knowledge base has loaded (it is loaded before this returns).
+    Runs inside the event loop that will serve. Health reports SERVING only after the knowledge
+    base has loaded (it is loaded before this returns).
     """
     holder = holder or EngineHolder(config, load_engine(config))
     tracker = CallTracker()
-    interceptors: list[grpc.ServerInterceptor] = [tracker]
+    interceptors: list[grpc.aio.ServerInterceptor] = [tracker]
     if config.auth_token:
         interceptors.append(BearerTokenInterceptor(config.auth_token))
     interceptors.append(ErrorMappingInterceptor(config.log_patient_data))
@@ -109,32 +112,57 @@ def build_service(config: ServerConfig, holder: EngineHolder | None = None) -> S
         ("grpc.max_connection_age_ms", 300_000),
         ("grpc.max_connection_age_grace_ms", 30_000),
     ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="washout-rpc"),
-        interceptors=interceptors,
-        options=options,
-    )
+    server = grpc.aio.server(interceptors=interceptors, options=options)
     audit = AuditLog(config.audit_log) if config.audit_log else None
     pb_grpc.add_WashoutServiceServicer_to_server(
         WashoutServicer(holder.current, audit.record if audit else None), server
     )
-    health_servicer = health.HealthServicer()
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = _bind(server, config)
     for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return Service(server, port, holder, health_servicer, tracker, audit)
 
 
-def build_server(config: ServerConfig) -> tuple[grpc.Server, int]:
+async def build_server(config: ServerConfig) -> tuple[grpc.aio.Server, int]:
     """Build (not start) a server for ``config``; returns it with the port it bound."""
-    service = build_service(config)
+    service = await build_service(config)
     return service.server, service.port
 
 
-def _bind(server: grpc.Server, config: ServerConfig) -> int:
+class ServiceThread:
+    """A service running on an event loop in a background thread: for tests and for embedding the
+    gRPC server in a program that is not itself asyncio."""
+
+    def __init__(self, config: ServerConfig, holder: EngineHolder | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="washout-loop", daemon=True)
+        self._thread.start()
+        self.service = self._run(self._start(config, holder))
+        self.port = self.service.port
+
+    async def _start(self, config: ServerConfig, holder: EngineHolder | None) -> Service:
+        service = await build_service(config, holder)
+        await service.server.start()
+        return service
+
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop the server and its loop."""
+        try:
+            self._run(self.service.stop(grace))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+
+def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
     if config.tls_cert is None or config.tls_key is None:
         return int(server.add_insecure_port(config.address))
     client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
@@ -155,32 +183,30 @@ def serve(config: ServerConfig) -> int:
         return 2
     if config.workers > 1:
         return _serve_workers(config, engine)
-    return _serve_one(config, engine)
+    return asyncio.run(_serve_one(config, engine))
 
 
-def _serve_one(config: ServerConfig, engine: Engine) -> int:
-    service = build_service(config, EngineHolder(config, engine))
-    stopping = threading.Event()
-    drained = threading.Event()
+async def _serve_one(config: ServerConfig, engine: Engine) -> int:
+    service = await build_service(config, EngineHolder(config, engine))
+    loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[bool]] = []
+    reloading: set[asyncio.Future[bool]] = set()
 
-    def drain() -> None:
-        idle = service.drain(config.grace_seconds)
-        _LOGGER.info("drained: %s", "all calls finished" if idle else "grace period over, remaining calls cancelled")
-        drained.set()
-
-    def on_term(signum: int, frame: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
+    def on_term(signum: int) -> None:
+        if not draining:
             _LOGGER.info("signal %d: draining for up to %.1fs", signum, config.grace_seconds)
-            threading.Thread(target=drain, name="washout-drain", daemon=True).start()
+            draining.append(loop.create_task(service.drain(config.grace_seconds)))
 
-    def on_hup(signum: int, frame: Any) -> None:
-        threading.Thread(target=service.holder.reload, name="washout-reload", daemon=True).start()
+    def on_hup() -> None:
+        # Loading is CPU work of a fraction of a second: a thread keeps the loop serving meanwhile.
+        future = loop.run_in_executor(None, service.holder.reload)
+        reloading.add(future)
+        future.add_done_callback(reloading.discard)
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGHUP, on_hup)
-    service.server.start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_term, signum)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    await service.server.start()
     _LOGGER.info(
         "serving washout.v1 on %s:%d (knowledge %s, %d protocol(s))",
         config.host,
@@ -188,8 +214,10 @@ def _serve_one(config: ServerConfig, engine: Engine) -> int:
         engine.version,
         len(engine.knowledge.protocols),
     )
-    service.server.wait_for_termination()
-    drained.wait(timeout=config.grace_seconds + 5)
+    await service.server.wait_for_termination()
+    if draining:
+        idle = await draining[0]
+        _LOGGER.info("drained: %s", "all calls finished" if idle else "grace period over, remaining calls cancelled")
     _LOGGER.info("stopped")
     return 0
 
@@ -201,11 +229,9 @@ def _serve_workers(config: ServerConfig, engine: Engine) -> int:
     See https://github.com/grpc/grpc/issues/16001 and grpc's examples/python/multiprocessing.
     """
     port = config.port or _free_port(config.host)
-    worker_config = _with_port(config, port)
+    worker_config = dataclasses.replace(config, port=port)
     context = multiprocessing.get_context("fork")
-    workers = [
-        context.Process(target=_worker_main, args=(worker_config, engine), daemon=False) for _ in range(config.workers)
-    ]
+    workers = [context.Process(target=_worker_main, args=(worker_config, engine)) for _ in range(config.workers)]
     for worker in workers:
         worker.start()
     _LOGGER.info("started %d workers on port %d", len(workers), port)
@@ -224,11 +250,7 @@ def _serve_workers(config: ServerConfig, engine: Engine) -> int:
 
 
 def _worker_main(config: ServerConfig, engine: Engine) -> None:
-    sys.exit(_serve_one(config, engine))
-
-
-def _with_port(config: ServerConfig, port: int) -> ServerConfig:
-    return dataclasses.replace(config, port=port)
+    sys.exit(asyncio.run(_serve_one(config, engine)))
 
 
 def _free_port(host: str) -> int:

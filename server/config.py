@@ -17,7 +17,6 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 50051
     data_dir: Path = DEFAULT_DATA_DIR
-    threads: int = 16
     workers: int = 1
     grace_seconds: float = 10.0
     reflection: bool = True
@@ -46,7 +45,6 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     add("--host", default=ServerConfig.host, help="address to bind (default %(default)s)")
     add("--port", type=int, default=ServerConfig.port, help="port to bind; 0 picks a free one (default %(default)s)")
     add("--data", type=Path, default=DEFAULT_DATA_DIR, help="knowledge base folder (default: the embedded data/)")
-    add("--threads", type=int, default=ServerConfig.threads, help="RPC threads per process (default %(default)s)")
     add("--workers", type=int, default=ServerConfig.workers, help="serving processes sharing the port (SO_REUSEPORT)")
     add("--grace", type=float, default=ServerConfig.grace_seconds, help="seconds to drain calls on SIGTERM")
     add("--no-reflection", action="store_true", help="switch server reflection off")
@@ -72,7 +70,6 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         host=args.host,
         port=args.port,
         data_dir=args.data,
-        threads=args.threads,
         workers=max(1, args.workers),
         grace_seconds=args.grace,
         reflection=not args.no_reflection,

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.app import build_server
+from server.app import ServiceThread
 from server.config import DEFAULT_DATA_DIR, ServerConfig
 from server.engine import Engine
 
@@ -24,17 +24,16 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def server_config() -> ServerConfig:
-    return ServerConfig(host="127.0.0.1", port=0, data_dir=DATA_DIR, threads=4, grace_seconds=1.0)
+    return ServerConfig(host="127.0.0.1", port=0, data_dir=DATA_DIR, grace_seconds=1.0)
 
 
 @pytest.fixture(scope="module")
 def server_target(server_config: ServerConfig) -> Iterator[str]:
-    server, port = build_server(server_config)
-    server.start()
+    running = ServiceThread(server_config)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{running.port}"
     finally:
-        server.stop(None).wait()
+        running.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from washout.v1 import washout_service_pb2 as pb
 from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
-from server.app import EngineHolder, build_service
+from server.app import EngineHolder, ServiceThread
 from server.engine import Engine
 from tests.conftest import DATA_DIR, copy_data
 from tests.process_helpers import running_server
@@ -145,8 +145,7 @@ class _BrokenEngine(Engine):
 def test_unexpected_exception_is_internal_with_a_generic_message(server_config, caplog):
     engine = Engine.from_directory(DATA_DIR)
     broken = _BrokenEngine(engine.knowledge)
-    service = build_service(server_config, EngineHolder(server_config, broken))
-    service.server.start()
+    service = ServiceThread(server_config, EngineHolder(server_config, broken))
     try:
         with (
             caplog.at_level(logging.ERROR),

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from washout.v1 import washout_service_pb2 as pb
 
 from client import ServiceUnavailableError, TlsOptions, UnauthenticatedError, WashoutClient
-from server.app import build_service
+from server.app import ServiceThread
 from server.config import ServerConfig
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +74,9 @@ def serve(server_config) -> Iterator[Callable[..., str]]:
     services = []
 
     def start(**changes) -> str:
-        service = build_service(dataclasses.replace(server_config, **changes))
-        service.server.start()
-        services.append(service)
-        return f"localhost:{service.port}"
+        running = ServiceThread(dataclasses.replace(server_config, **changes))
+        services.append(running)
+        return f"localhost:{running.port}"
 
     yield start
     for service in services:
