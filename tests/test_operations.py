@@ -160,3 +160,21 @@ def test_unexpected_exception_is_internal_with_a_generic_message(server_config, 
         assert "secret internal detail" in caplog.text  # the traceback stays on the server
     finally:
         service.stop()
+
+
+def test_an_oversized_message_is_refused_before_any_work(server_config):
+    import dataclasses
+
+    service = ServiceThread(dataclasses.replace(server_config, max_message_bytes=4096))
+    try:
+        huge = pb.CheckRequest(
+            first_dose_date="2026-12-10", medications=[pb.Medication(name=f"drug number {i}") for i in range(500)]
+        )
+        with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = pb_grpc.WashoutServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Check(huge, timeout=5)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert stub.Check(_request(1), timeout=5).verdict == pb.VERDICT_BLOCKED
+    finally:
+        service.stop()
