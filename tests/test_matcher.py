@@ -178,3 +178,39 @@ def test_folding_removes_invisible_characters_and_width():
 @pytest.mark.parametrize("text", ["palliative XRT to the left femur", "cyclophosphamide for rhabdomyosarcoma relapse"])
 def test_ordinary_words_beside_a_known_name_do_not_ask_for_review(engine, text):
     assert _read(engine, text).status is ResolutionStatus.RESOLVED
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("surgical resection of primary tumour", "major_surgery"),
+        ("participated in another anti-tumour drug trial", "clinical_trial"),
+        ("autologous stem cell transplant", "stem_cell_infusion"),
+        ("131I-MIBG therapy", "radiotherapy_bone_marrow"),
+        ("palliative radiotherapy to lung", "radiotherapy_palliative"),
+        ("自体造血干细胞移植", "stem_cell_infusion"),
+        ("VAC chemotherapy cycle 6", "myelosuppressive_chemotherapy"),
+        ("PEG-rhG-CSF", "growth_factor_long_acting"),
+        ("G-CSF", "growth_factor_short_acting"),
+        ("tumour vaccine", "immunotherapy"),
+    ],
+)
+def test_prior_therapy_descriptions_find_their_class(engine, text, category):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert any(category in m.categories for m in reading.matches)
+
+
+@pytest.mark.parametrize("text", ["surgery", "手术", "radiation therapy"])
+def test_a_therapy_named_without_its_size_or_field_asks_for_review(engine, text):
+    assert _read(engine, text).status is ResolutionStatus.AMBIGUOUS
+
+
+def test_steroids_are_not_immunotherapy(engine):
+    reading = _read(engine, "steroids")
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert all(not m.categories for m in reading.matches)
+
+
+def test_a_word_that_begins_a_longer_phrase_is_not_a_truncated_name(engine):
+    assert "major surgery" not in {m.ingredient for m in _read(engine, "primary").matches}

@@ -24,6 +24,8 @@ from .knowledge import Entry, KnowledgeBase
 from .model import Match, MatchMethod, ResolutionStatus
 
 _BESIDE_A_NAME_SCORE = 80.0
+# A truncation must keep most of the name: "clarithro" (78) is clarithromycin, "cef" is nothing.
+_PREFIX_MIN_SCORE = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,13 +413,16 @@ class Resolver:
         """A truncated name ("clarithro") that begins the names of one ingredient only."""
         if len(query) < self.settings.min_prefix_length or " " in query:
             return None
-        keys = self._latin_fuzzy.starting_with(query)
+        # Whole one-word names only: "primary" begins "primary tumour resection" but truncates nothing.
+        keys = [key for key in self._latin_fuzzy.starting_with(query) if " " not in key]
         targets = [target for key in keys for target in self._latin[key]]
         if not targets or len({tuple(sorted(t.ingredients)) for t in targets}) != 1:
             return None
         shortest = min(keys, key=len)
         target = self._latin[shortest][0]
         score = float(fuzz.ratio(query, shortest))
+        if score < _PREFIX_MIN_SCORE:
+            return None
         return _Part(query, (target,), score, fuzzy=True, rule=f"the beginning of '{shortest}' and of no other name")
 
     def _strong_blocking_candidate(self, part: _Part) -> bool:
