@@ -136,34 +136,15 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
                 Verdict.NEEDS_REVIEW,
             )
         )
-    if resolution.unread:
+    if resolution.unread or not resolution.matches:
         unread = ", ".join(f"'{text}'" for text in resolution.unread)
-        reasons.append(
-            _reason(
-                UNRECOGNISED_RULE,
-                "",
-                exposure,
-                None,
-                0,
-                None,
-                f"'{exposure.text}' contains text not recognised as any known drug or therapy ({unread}). "
-                "Confirm it is not a strong CYP3A4 inhibitor or inducer or another restricted agent.",
-                Verdict.NEEDS_REVIEW,
-            )
+        message = (
+            f"'{exposure.text}' contains text not recognised as any known drug or therapy ({unread}). "
+            "Confirm it is not a strong CYP3A4 inhibitor or inducer or another restricted agent."
+            if resolution.unread
+            else f"'{exposure.text}' names no recognised drug or therapy. Confirm what it is."
         )
-    elif not resolution.matches:
-        reasons.append(
-            _reason(
-                UNRECOGNISED_RULE,
-                "",
-                exposure,
-                None,
-                0,
-                None,
-                f"'{exposure.text}' names no recognised drug or therapy. Confirm what it is.",
-                Verdict.NEEDS_REVIEW,
-            )
-        )
+        reasons.append(_reason(UNRECOGNISED_RULE, "", exposure, None, 0, None, message, Verdict.NEEDS_REVIEW))
     return reasons
 
 
