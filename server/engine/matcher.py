@@ -217,9 +217,8 @@ class Resolver:
         folded = norm.fold(text)
         words = norm.tokens(folded)
         if words and not any(w in norm.NON_SYSTEMIC_WORDS for w in words):
-            content = [w for w in words if not norm.is_noise(w)]
-            fast = self._direct.get(norm.key_of(content)) if content else None
-            if fast is not None and not (len(content) == 1 and norm.is_cjk(content[0]) and len(words) > 1):
+            fast = self._read_fast(folded, words)
+            if fast is not None:
                 return fast
         route = norm.read_route(folded, words)
         parts: list[_Part] = []
@@ -233,6 +232,28 @@ class Resolver:
             for segment in _segments(words):
                 self._read_segment(segment, parts, unread, ignored)
         return self._assemble(parts, unread, ignored, route)
+
+    def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
+        """The common cases without the general machinery: a known name with doses and forms around it,
+        a Chinese name with its formulation suffix, or a single misspelt word. ``None``: take the full path."""
+        content = [w for w in words if not norm.is_noise(w)]
+        if len(content) != 1:
+            return self._direct.get(norm.key_of(content)) if content else None
+        word = content[0]
+        direct = self._direct.get(word)
+        if direct is not None:
+            return direct
+        if norm.is_cjk(word):
+            if any(marker in word for marker in norm.NON_SYSTEMIC_CHINESE):
+                return None
+            suffixless, core = norm.chinese_cores(word)
+            return self._direct.get(suffixless) or self._direct.get(core)
+        if len(words) != 1 or norm.is_separator(word) or norm.is_word_separator(word) or self._exact([word]):
+            return None  # a lone misspelt word only: anything else may hold a longer name
+        parts: list[_Part] = []
+        unread: list[str] = []
+        self._read_fuzzy([word], parts, unread)
+        return self._assemble(parts, unread, [], norm.RouteReading(systemic=True))
 
     def _exact(self, words: list[str]) -> tuple[_Target, ...] | None:
         if len(words) == 1:

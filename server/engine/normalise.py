@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Tokens: a run of CJK ideographs; a number with an optional unit ("500mg", "0.5g",
@@ -222,6 +223,27 @@ def skeleton(text: str) -> str:
             continue
         out.append(char)
     return "".join(out)
+
+
+def chinese_cores(word: str) -> tuple[str, str]:
+    """A Chinese name without its formulation suffixes, then also without leading salt words:
+    盐酸伊曲康唑胶囊 -> (盐酸伊曲康唑, 伊曲康唑). Leading words are tried second because some
+    names begin with one (复方磺胺甲噁唑, the compound co-trimoxazole)."""
+    suffixless = _trim(word, str.endswith)
+    return suffixless, _trim(suffixless, str.startswith)
+
+
+def _trim(word: str, has: Callable[[str, str], bool]) -> str:
+    trimmed = True
+    while trimmed:
+        trimmed = False
+        for noise in CHINESE_NOISE:  # longest first
+            # One-character words (克 "gram", 片 "tablet") begin real names (克拉霉素): never trim them in front.
+            if len(word) > len(noise) and has(word, noise) and (has is str.endswith or len(noise) > 1):
+                word = word[: -len(noise)] if has is str.endswith else word[len(noise) :]
+                trimmed = True
+                break
+    return word
 
 
 def is_chinese_noise(text: str) -> bool:
