@@ -127,39 +127,58 @@ async def build_service(config: ServerConfig, holder: EngineHolder | None = None
     return Service(server, port, holder, health_servicer, tracker, audit)
 
 
-async def build_server(config: ServerConfig) -> tuple[grpc.aio.Server, int]:
-    """Build (not start) a server for ``config``; returns it with the port it bound."""
-    service = await build_service(config)
-    return service.server, service.port
-
-
-class ServiceThread:
-    """A service running on an event loop in a background thread: for tests and for embedding the
-    gRPC server in a program that is not itself asyncio."""
+class ThreadedServer:
+    """The asyncio server behind the familiar ``grpc.Server`` calls (``start``, ``stop``,
+    ``wait_for_termination``), its event loop on a background thread: for programs and tests
+    that are not themselves asyncio."""
 
     def __init__(self, config: ServerConfig, holder: EngineHolder | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="washout-loop", daemon=True)
         self._thread.start()
-        self.service = self._run(self._start(config, holder))
+        self._stopped = threading.Event()
+        try:
+            self.service = self._run(build_service(config, holder))
+        except BaseException:
+            self._close_loop()
+            raise
         self.port = self.service.port
-
-    async def _start(self, config: ServerConfig, holder: EngineHolder | None) -> Service:
-        service = await build_service(config, holder)
-        await service.server.start()
-        return service
 
     def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
 
-    def stop(self, grace: float | None = None) -> None:
-        """Stop the server and its loop."""
-        try:
-            self._run(self.service.stop(grace))
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
+    def start(self) -> None:
+        """Start serving."""
+        self._run(self.service.server.start())
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Stop (cancelling calls after ``grace`` seconds); the returned event is set once stopped."""
+        if not self._stopped.is_set():
+            try:
+                self._run(self.service.stop(grace))
+            finally:
+                self._close_loop()
+                self._stopped.set()
+        return self._stopped
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Block until stopped; True if it stopped within ``timeout``."""
+        return self._stopped.wait(timeout)
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def build_server(config: ServerConfig, holder: EngineHolder | None = None) -> tuple[ThreadedServer, int]:
+    """Build (not start) a server for ``config``; returns it with the port it bound.
+
+    The server answers ``start()``, ``stop(grace)`` and ``wait_for_termination()`` like a
+    ``grpc.Server``; asyncio programs use ``build_service`` instead.
+    """
+    server = ThreadedServer(config, holder)
+    return server, server.port
 
 
 def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.app import ServiceThread
+from server.app import build_server
 from server.config import DEFAULT_DATA_DIR, ServerConfig
 from server.engine import Engine
 
@@ -29,11 +29,12 @@ def server_config() -> ServerConfig:
 
 @pytest.fixture(scope="module")
 def server_target(server_config: ServerConfig) -> Iterator[str]:
-    running = ServiceThread(server_config)
+    server, port = build_server(server_config)
+    server.start()
     try:
-        yield f"127.0.0.1:{running.port}"
+        yield f"127.0.0.1:{port}"
     finally:
-        running.stop()
+        server.stop(None).wait()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from washout.v1 import washout_service_pb2 as pb
 from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
-from server.app import EngineHolder, ServiceThread
+from server.app import EngineHolder, build_server
 from server.engine import Engine
 from tests.conftest import DATA_DIR, copy_data
 from tests.process_helpers import running_server
@@ -145,11 +145,12 @@ class _BrokenEngine(Engine):
 def test_unexpected_exception_is_internal_with_a_generic_message(server_config, caplog):
     engine = Engine.from_directory(DATA_DIR)
     broken = _BrokenEngine(engine.knowledge)
-    service = ServiceThread(server_config, EngineHolder(server_config, broken))
+    service, port = build_server(server_config, EngineHolder(server_config, broken))
+    service.start()
     try:
         with (
             caplog.at_level(logging.ERROR),
-            grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel,
+            grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
             pytest.raises(grpc.RpcError) as caught,
         ):
             pb_grpc.WashoutServiceStub(channel).Check(_request(7), timeout=5)
@@ -165,12 +166,13 @@ def test_unexpected_exception_is_internal_with_a_generic_message(server_config, 
 def test_an_oversized_message_is_refused_before_any_work(server_config):
     import dataclasses
 
-    service = ServiceThread(dataclasses.replace(server_config, max_message_bytes=4096))
+    service, port = build_server(dataclasses.replace(server_config, max_message_bytes=4096))
+    service.start()
     try:
         huge = pb.CheckRequest(
             first_dose_date="2026-12-10", medications=[pb.Medication(name=f"drug number {i}") for i in range(500)]
         )
-        with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.WashoutServiceStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
                 stub.Check(huge, timeout=5)

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from washout.v1 import washout_service_pb2 as pb
 
 from client import ServiceUnavailableError, TlsOptions, UnauthenticatedError, WashoutClient
-from server.app import ServiceThread
+from server.app import build_server
 from server.config import ServerConfig
 
 pytestmark = pytest.mark.e2e
@@ -74,9 +74,10 @@ def serve(server_config) -> Iterator[Callable[..., str]]:
     services = []
 
     def start(**changes) -> str:
-        running = ServiceThread(dataclasses.replace(server_config, **changes))
-        services.append(running)
-        return f"localhost:{running.port}"
+        server, port = build_server(dataclasses.replace(server_config, **changes))
+        server.start()
+        services.append(server)
+        return f"localhost:{port}"
 
     yield start
     for service in services:
