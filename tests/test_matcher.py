@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server.engine import MatchMethod, ResolutionStatus
 from server.engine.normalise import fold, is_blank
@@ -214,3 +216,46 @@ def test_steroids_are_not_immunotherapy(engine):
 
 def test_a_word_that_begins_a_longer_phrase_is_not_a_truncated_name(engine):
     assert "major surgery" not in {m.ingredient for m in _read(engine, "primary").matches}
+
+
+_NOISE_SAMPLES = ["500mg", "mg", "tab", "bid", "po", "xl", "sodium", "0.5g", "片", "胶囊", "缓释片"]
+
+
+def _fast_and_full(engine, text):
+    from server.engine import normalise
+
+    folded = normalise.fold(text)
+    words = normalise.tokens(folded)
+    return engine.resolver._read_fast(folded, words), engine.resolver._read_full(folded, words)
+
+
+def test_the_fast_path_reads_every_dev_set_string_as_the_full_reader_does(engine):
+    import csv
+    from pathlib import Path
+
+    with (Path(__file__).parent / "devset.csv").open(encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    disagreements = []
+    for text in texts:
+        fast, full = _fast_and_full(engine, text)
+        if fast is not None and {m.ingredient for m in fast.matches} != {m.ingredient for m in full.matches}:
+            disagreements.append((text, fast.matches, full.matches))
+    assert disagreements == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name_index=st.integers(min_value=0, max_value=10**6),
+    noise=st.lists(
+        st.sampled_from(["500mg", "mg", "tab", "bid", "po", "xl", "sodium", "0.5g", "片", "胶囊", "缓释片"]), max_size=3
+    ),
+)
+def test_the_fast_path_agrees_with_the_full_reader_on_names_with_noise(engine, name_index, noise):
+    entries = engine.knowledge.entries
+    entry = entries[name_index % len(entries)]
+    names = [entry.name, *entry.synonyms, *entry.brands, *entry.chinese_names]
+    name = names[name_index % len(names)]
+    text = " ".join([name, *noise]) if not noise or name_index % 2 else "".join([name, *noise])
+    fast, full = _fast_and_full(engine, text)
+    if fast is not None:
+        assert {m.ingredient for m in fast.matches} == {m.ingredient for m in full.matches}, text

@@ -220,6 +220,10 @@ class Resolver:
             fast = self._read_fast(folded, words)
             if fast is not None:
                 return fast
+        return self._read_full(folded, words)
+
+    def _read_full(self, folded: str, words: list[str]) -> Reading:
+        """The general reader; ``_read_fast`` must agree with it wherever it answers."""
         route = norm.read_route(folded, words)
         parts: list[_Part] = []
         unread: list[str] = []
