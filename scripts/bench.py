@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -765,29 +765,39 @@ class StreamResult:
         )
 
 
+async def _timed_stream(
+    server: ServerProcess, count: int, name: str, answers: Callable[[], AsyncIterator[pb.CheckStreamResponse]]
+) -> StreamResult:
+    """Time one stream whose answers ``answers()`` yields; count the error entries."""
+    errors = answered = 0
+    gc.collect()
+    cpu_before, client_before = sum(server.cpu_by_pid().values()), client_cpu_seconds()
+    started = time.perf_counter()
+    async for result in answers():
+        answered += 1
+        if result.WhichOneof("result") != "check":
+            errors += 1
+    elapsed = time.perf_counter() - started
+    server_cpu = sum(server.cpu_by_pid().values()) - cpu_before
+    client_cpu = client_cpu_seconds() - client_before
+    if answered != count:
+        raise RuntimeError(f"{name} answered {answered} of {count}")
+    return StreamResult(count, elapsed, errors, server_cpu, client_cpu)
+
+
 async def bench_stream(server: ServerProcess, count: int) -> StreamResult:
-    """One CheckStream of ``count`` requests, after a small warm-up stream."""
+    """One CheckStream of ``count`` requests, one patient per message, after a small warm-up stream."""
     requests = stream_requests(count)
     async with _channel(server.target) as channel:
         stub = pb_grpc.WashoutServiceStub(channel)
-        warm = stub.CheckStream(iter(requests[:500]), timeout=120)
-        async for _ in warm:
+        async for _ in stub.CheckStream(iter(requests[:500]), timeout=120):
             pass
-        errors = answered = 0
-        gc.collect()
-        cpu_before, client_before = sum(server.cpu_by_pid().values()), client_cpu_seconds()
-        started = time.perf_counter()
-        call = stub.CheckStream(iter(requests), timeout=300)
-        async for reply in call:
-            answered += 1
-            if reply.WhichOneof("result") != "check":
-                errors += 1
-        elapsed = time.perf_counter() - started
-        server_cpu = sum(server.cpu_by_pid().values()) - cpu_before
-        client_cpu = client_cpu_seconds() - client_before
-    if answered != count:
-        raise RuntimeError(f"CheckStream answered {answered} of {count}")
-    return StreamResult(count, elapsed, errors, server_cpu, client_cpu)
+
+        async def answers() -> AsyncIterator[pb.CheckStreamResponse]:
+            async for reply in stub.CheckStream(iter(requests), timeout=300):
+                yield reply
+
+        return await _timed_stream(server, count, "CheckStream", answers)
 
 
 async def bench_batch_stream(server: ServerProcess, count: int, per_message: int) -> StreamResult:
@@ -800,21 +810,13 @@ async def bench_batch_stream(server: ServerProcess, count: int, per_message: int
         stub = pb_grpc.WashoutServiceStub(channel)
         async for _ in stub.CheckBatchStream(iter(batches[:5]), timeout=120):
             pass
-        errors = answered = 0
-        gc.collect()
-        cpu_before, client_before = sum(server.cpu_by_pid().values()), client_cpu_seconds()
-        started = time.perf_counter()
-        async for reply in stub.CheckBatchStream(iter(batches), timeout=300):
-            for result in reply.results:
-                answered += 1
-                if result.WhichOneof("result") != "check":
-                    errors += 1
-        elapsed = time.perf_counter() - started
-        server_cpu = sum(server.cpu_by_pid().values()) - cpu_before
-        client_cpu = client_cpu_seconds() - client_before
-    if answered != count:
-        raise RuntimeError(f"CheckBatchStream answered {answered} of {count}")
-    return StreamResult(count, elapsed, errors, server_cpu, client_cpu)
+
+        async def answers() -> AsyncIterator[pb.CheckStreamResponse]:
+            async for reply in stub.CheckBatchStream(iter(batches), timeout=300):
+                for result in reply.results:
+                    yield result
+
+        return await _timed_stream(server, count, "CheckBatchStream", answers)
 
 
 async def bench_workers_load(
