@@ -78,16 +78,17 @@ class Engine:
             InvalidRequestError: the request is malformed; every bad field is named.
             ProtocolNotFoundError: ``protocol_id`` names no loaded protocol.
         """
-        first_dose, dates = self._validate(request)
+        first_dose, medication_dates, therapy_dates = self._validate(request)
         book = self._books.get(request.protocol_id or self.knowledge.default_protocol_id)
         if book is None:
             raise ProtocolNotFoundError(request.protocol_id, tuple(sorted(self._books)))
-        exposures: list[Exposure] = []
-        for index, medication in enumerate(request.medications):
-            resolution = self._resolution(InputKind.MEDICATION, index, medication.name, dates[("m", index)])
-            exposures.append(Exposure(resolution, dates[("m", index)], medication.ongoing))
-        for index, therapy in enumerate(request.prior_therapies):
-            exposures.append(self._therapy_exposure(index, therapy.description, therapy.category, dates[("p", index)]))
+        resolve = self._resolution
+        exposures = [
+            Exposure(resolve(InputKind.MEDICATION, index, medication.name, last), last, medication.ongoing)
+            for index, (medication, last) in enumerate(zip(request.medications, medication_dates, strict=True))
+        ]
+        for index, (therapy, ended) in enumerate(zip(request.prior_therapies, therapy_dates, strict=True)):
+            exposures.append(self._therapy_exposure(index, therapy.description, therapy.category, ended))
         reasons = evaluate(book, first_dose, exposures)
         reasons.sort(key=lambda r: (-r.severity, r.input_kind.value, r.input_index, r.rule_id))
         return CheckResult(
@@ -110,7 +111,9 @@ class Engine:
         if len(names) > self.limits.max_items:
             violations.append(FieldViolation("names", f"at most {self.limits.max_items} names per request"))
         for index, name in enumerate(names):
-            self._check_name(f"names[{index}]", name, violations)
+            problem = self._name_problem(name)
+            if problem:
+                violations.append(FieldViolation(f"names[{index}]", problem))
         if violations:
             raise InvalidRequestError(violations)
         return tuple(self._resolution(InputKind.NAME, index, name, None) for index, name in enumerate(names))
@@ -141,42 +144,45 @@ class Engine:
         )
         return Exposure(resolution, ended, False, category_given=True)
 
-    def _validate(self, request: CheckRequest) -> tuple[date, dict[tuple[str, int], ParsedDate | None]]:
+    def _validate(self, request: CheckRequest) -> tuple[date, list[ParsedDate | None], list[ParsedDate | None]]:
+        """Check every field (paths are built only for the bad ones); return the parsed dates."""
         violations: list[FieldViolation] = []
         limits = self.limits
         first_dose = date.min
         try:
             first_dose = parse_first_dose_date(request.first_dose_date)
         except ValueError as exc:
-            problem = "is required" if not request.first_dose_date.strip() else str(exc)
-            violations.append(FieldViolation("first_dose_date", f"{problem}: {request.first_dose_date!r}"))
-        if len(request.medications) > limits.max_items:
-            violations.append(FieldViolation("medications", f"at most {limits.max_items} medications per request"))
-        if len(request.prior_therapies) > limits.max_items:
-            violations.append(
-                FieldViolation("prior_therapies", f"at most {limits.max_items} prior therapies per request")
-            )
-        if not request.medications and not request.prior_therapies and not violations:
-            pass  # an empty list is a legal question: nothing taken, nothing blocks
-        dates: dict[tuple[str, int], ParsedDate | None] = {}
+            reason = "is required" if not request.first_dose_date.strip() else str(exc)
+            violations.append(FieldViolation("first_dose_date", f"{reason}: {request.first_dose_date!r}"))
+        for field, items in (("medications", request.medications), ("prior_therapies", request.prior_therapies)):
+            if len(items) > limits.max_items:
+                violations.append(FieldViolation(field, f"at most {limits.max_items} {field} per request"))
+        medication_dates: list[ParsedDate | None] = []
         for index, medication in enumerate(request.medications[: limits.max_items]):
-            path = f"medications[{index}]"
-            self._check_name(f"{path}.name", medication.name, violations)
-            dates[("m", index)] = _event_date(f"{path}.last_dose_date", medication.last_dose_date, violations)
+            problem = self._name_problem(medication.name)
+            if problem:
+                violations.append(FieldViolation(f"medications[{index}].name", problem))
+            medication_dates.append(
+                _event_date(medication.last_dose_date, "medications", index, "last_dose_date", violations)
+            )
         categories = self.knowledge.categories
+        therapy_dates: list[ParsedDate | None] = []
         for index, therapy in enumerate(request.prior_therapies[: limits.max_items]):
-            path = f"prior_therapies[{index}]"
             if therapy.category and therapy.category not in categories:
                 valid = ", ".join(sorted(categories))
                 violations.append(
-                    FieldViolation(f"{path}.category", f"unknown category {therapy.category!r}; valid: {valid}")
+                    FieldViolation(
+                        f"prior_therapies[{index}].category", f"unknown category {therapy.category!r}; valid: {valid}"
+                    )
                 )
-            if not (therapy.category and normalise.is_blank(therapy.description)):
-                self._check_name(f"{path}.description", therapy.description, violations)
-            dates[("p", index)] = _event_date(f"{path}.end_date", therapy.end_date, violations)
+            # A description may be left blank only when an explicit category says what the therapy was.
+            problem = self._name_problem(therapy.description)
+            if problem and not (therapy.category and normalise.is_blank(therapy.description)):
+                violations.append(FieldViolation(f"prior_therapies[{index}].description", problem))
+            therapy_dates.append(_event_date(therapy.end_date, "prior_therapies", index, "end_date", violations))
         if violations:
             raise InvalidRequestError(violations)
-        return first_dose, dates
+        return first_dose, medication_dates, therapy_dates
 
     def _resolve_input(self, kind: InputKind, index: int, text: str, dated: ParsedDate | None) -> Resolution:
         reading = self.resolver.read(text)
@@ -190,18 +196,19 @@ class Engine:
             unread=reading.unread,
         )
 
-    def _check_name(self, path: str, name: str, violations: list[FieldViolation]) -> None:
+    def _name_problem(self, name: str) -> str | None:
         if len(name) > self.limits.max_name_length:
-            violations.append(FieldViolation(path, f"longer than {self.limits.max_name_length} characters"))
-        elif normalise.is_blank(name):
-            violations.append(FieldViolation(path, "is empty or blank"))
+            return f"longer than {self.limits.max_name_length} characters"
+        if normalise.is_blank(name):
+            return "is empty or blank"
+        return None
 
 
-def _event_date(path: str, text: str, violations: list[FieldViolation]) -> ParsedDate | None:
+def _event_date(text: str, field: str, index: int, name: str, violations: list[FieldViolation]) -> ParsedDate | None:
     try:
         return parse_event_date(text)
     except ValueError as exc:
-        violations.append(FieldViolation(path, f"{exc}: {text!r}"))
+        violations.append(FieldViolation(f"{field}[{index}].{name}", f"{exc}: {text!r}"))
         return None
 
 
