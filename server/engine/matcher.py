@@ -240,16 +240,21 @@ class Resolver:
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
         """The common cases without the general machinery: a known name with doses and forms around it,
         a Chinese name with its formulation suffix, or a single misspelt word. ``None``: take the full path."""
+        if any(marker in folded for marker in norm.NON_SYSTEMIC_CHINESE):
+            return None  # the full reader notes the non-systemic form
         content = [w for w in words if not norm.is_noise(w)]
         if len(content) != 1:
-            return self._direct.get(norm.key_of(content)) if content else None
+            if not content:
+                return None
+            direct = self._direct.get(norm.key_of(content))
+            if direct is not None or not any(norm.is_separator(w) for w in content):
+                return direct
+            return self._read_list(content)
         word = content[0]
         direct = self._direct.get(word)
         if direct is not None:
             return direct
         if norm.is_cjk(word):
-            if any(marker in word for marker in norm.NON_SYSTEMIC_CHINESE):
-                return None
             suffixless, core = norm.chinese_cores(word)
             return self._direct.get(suffixless) or self._direct.get(core)
         if len(words) != 1 or norm.is_separator(word) or norm.is_word_separator(word) or self._exact([word]):
@@ -258,6 +263,32 @@ class Resolver:
         unread: list[str] = []
         self._read_fuzzy([word], parts, unread)
         return self._assemble(parts, unread, [], norm.RouteReading(systemic=True))
+
+    def _read_list(self, content: list[str]) -> Reading | None:
+        """Several known names in one line ("rifampin, isoniazid" or "Kaletra (lopinavir/ritonavir)"):
+        the precomputed readings merged, as the full reader would; ``None`` if any part is not one."""
+        whole = self._direct.get(norm.key_of([w for w in content if not norm.is_separator(w)]))
+        if whole is not None:
+            return whole
+        readings = []
+        for segment in _segments(content):
+            reading = self._direct.get(norm.key_of(segment))
+            if reading is None:
+                return None
+            readings.append(reading)
+        matches: dict[str, Match] = {}
+        candidates: dict[str, Match] = {}
+        notes: list[str] = []
+        for reading in readings:
+            notes.extend(note for note in reading.notes if note not in notes)
+            for match in reading.matches:
+                kept = candidates if match.method is MatchMethod.REVIEW_BAND else matches
+                if match.ingredient not in kept or kept[match.ingredient].score < match.score:
+                    kept[match.ingredient] = match
+        for ingredient in matches:
+            candidates.pop(ingredient, None)
+        status = ResolutionStatus.AMBIGUOUS if candidates else ResolutionStatus.RESOLVED
+        return Reading(status, tuple(matches.values()) + tuple(candidates.values()), tuple(notes))
 
     def _exact(self, words: list[str]) -> tuple[_Target, ...] | None:
         if len(words) == 1:
