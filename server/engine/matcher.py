@@ -144,10 +144,6 @@ class Resolver:
         """The number of distinct alias keys in the index."""
         return len(self._latin) + len(self._chinese)
 
-    def cache_info(self) -> functools._CacheInfo:
-        """Hits and misses of the reading cache."""
-        return self.read.cache_info()
-
     # -- index ---------------------------------------------------------------------
 
     def _build(self, entries: tuple[Entry, ...]) -> None:

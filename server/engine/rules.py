@@ -341,4 +341,4 @@ def _reason(
     )
 
 
-__all__ = ["Exposure", "InputKind", "RuleBook", "earliest_eligible", "evaluate", "verdict_of"]
+__all__ = ["AMBIGUOUS_RULE", "UNRECOGNISED_RULE", "Exposure", "RuleBook", "earliest_eligible", "evaluate", "verdict_of"]
