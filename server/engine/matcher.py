@@ -1,12 +1,16 @@
 """Reading free-text medication names: exact look-up over a normalised alias index, then fuzzy.
 
-The index is built once from the knowledge base. A name is folded and tokenised, split
-at list separators ("+", ",", "/", "and"), and each part is read greedily: the longest
-run of tokens that is a known alias wins (so "sodium chloride" and "St John's wort" are
-names, not noise). Chinese runs are read by longest known substring, skipping
-formulation suffixes (缓释片, 注射液...). Whatever is left, once doses, routes and
-forms are dropped, goes to rapidfuzz over length-compatible aliases only, with a review
-band between a match and no match. Readings are cached per distinct input string.
+The index is built once from the knowledge base, with a reading precomputed for every
+known name. Most inputs are a known name with doses, forms and salts around it, a Chinese
+name with its formulation suffix, a list of such names or one misspelt word: a fast path
+answers those from the precomputed readings (tests hold it to the full reader's answers).
+The full reader folds and tokenises, splits at list separators ("+", ",", "/"), and reads
+each part greedily: the longest run of tokens that is a known alias wins (so "sodium
+chloride", "St John's wort" and "Coversyl Plus" are names, not noise). Chinese runs are
+read by longest known substring, formulation words winning over names inside them. What
+is left, once doses, routes and forms are dropped, is matched fuzzily: first the names
+one slip away (symmetric deletions), then rapidfuzz over length-compatible aliases, with
+a review band between a match and no match. Readings are cached per distinct string.
 """
 
 from __future__ import annotations
