@@ -58,6 +58,17 @@ class RuleBook:
         self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         for rule in protocol.rules:
             self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
+        # An input's own outcome depends only on the input and the first-dose date; lists repeat.
+        self._assess = functools.lru_cache(maxsize=65536)(self._assess_uncached)
+
+    def assess(self, exposure: Exposure, first_dose: date) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
+        """One input's reasons, and its uses for the rules that count across inputs (cached)."""
+        return self._assess(exposure, first_dose)
+
+    def _assess_uncached(
+        self, exposure: Exposure, first_dose: date
+    ) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
+        return _assess_exposure(self, exposure, first_dose)
 
     def screens(self, categories: Iterable[str]) -> bool:
         """True when any of the categories has a rule in this protocol."""
@@ -82,20 +93,32 @@ def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> lis
     reasons: list[Reason] = []
     counted: dict[str, tuple[Rule, list[tuple[Exposure, Match]]]] = {}
     for exposure in exposures:
-        reasons.extend(_reading_reasons(book, exposure))
-        for match in exposure.resolution.matches:
-            if match.method is MatchMethod.REVIEW_BAND or not match.systemic:
-                continue
-            for rule in book.rules_for(match.categories):
-                if rule.counting is Counting.CONCURRENT_COUNT:
-                    counted.setdefault(rule.rule_id, (rule, []))[1].append((exposure, match))
-                    continue
-                reason = _apply(book, rule, exposure, match, first_dose)
-                if reason is not None:
-                    reasons.append(reason)
+        own, counting = book.assess(exposure, first_dose)
+        reasons.extend(own)
+        for rule, match in counting:
+            counted.setdefault(rule.rule_id, (rule, []))[1].append((exposure, match))
     for rule, uses in counted.values():
         reasons.extend(_count(book, rule, uses, first_dose))
     return _latest_per_ingredient(reasons)
+
+
+def _assess_exposure(
+    book: RuleBook, exposure: Exposure, first_dose: date
+) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
+    """What one input says on its own: its reasons, and its uses for the rules that count across inputs."""
+    reasons = _reading_reasons(book, exposure)
+    counting: list[tuple[Rule, Match]] = []
+    for match in exposure.resolution.matches:
+        if match.method is MatchMethod.REVIEW_BAND or not match.systemic:
+            continue
+        for rule in book.rules_for(match.categories):
+            if rule.counting is Counting.CONCURRENT_COUNT:
+                counting.append((rule, match))
+                continue
+            reason = _apply(book, rule, exposure, match, first_dose)
+            if reason is not None:
+                reasons.append(reason)
+    return tuple(reasons), tuple(counting)
 
 
 def verdict_of(reasons: list[Reason]) -> Verdict:
