@@ -59,15 +59,29 @@ def check_request(message: pb.CheckRequest) -> CheckRequest:
 
 def check_response(result: CheckResult) -> pb.CheckResponse:
     """The wire ``CheckResponse`` for an engine result."""
-    return pb.CheckResponse(
+    response = pb.CheckResponse(
         request_id=result.request_id,
         verdict=_VERDICTS[result.verdict],
-        reasons=[_reason(reason) for reason in result.reasons],
         earliest_eligible_date=result.earliest_eligible_date.isoformat() if result.earliest_eligible_date else "",
         knowledge_version=result.knowledge_version,
-        resolutions=[resolution_message(r) for r in result.resolutions],
         protocol_id=result.protocol_id,
     )
+    # Repeated fields merge by concatenation on the wire, so each reason and resolution is encoded
+    # once (cached) and the list is parsed in C, instead of copying sub-messages one by one.
+    response.MergeFromString(
+        b"".join([*map(_encoded_reason, result.reasons), *map(_encoded_resolution, result.resolutions)])
+    )
+    return response
+
+
+@functools.lru_cache(maxsize=32768)
+def _encoded_reason(reason: Reason) -> bytes:
+    return bytes(pb.CheckResponse(reasons=[_reason(reason)]).SerializeToString())
+
+
+@functools.lru_cache(maxsize=32768)
+def _encoded_resolution(resolution: Resolution) -> bytes:
+    return bytes(pb.CheckResponse(resolutions=[resolution_message(resolution)]).SerializeToString())
 
 
 # The engine's results are immutable and pharmacy lists repeat, so the messages built for them
@@ -118,7 +132,6 @@ def knowledge_message(knowledge: KnowledgeBase) -> pb.GetKnowledgeBaseResponse:
     )
 
 
-@functools.lru_cache(maxsize=32768)
 def _reason(reason: Reason) -> pb.Reason:
     return pb.Reason(
         rule_id=reason.rule_id,

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import settings
+
+# CI runs the property-based tests on a fixed seed, so a run is repeatable; locally they explore.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from server.app import build_server
 from server.config import DEFAULT_DATA_DIR, ServerConfig

@@ -148,3 +148,27 @@ def test_batch_stream_answers_every_patient_in_order(server_target):
     assert answers[100].error.field_violations[0].field == "first_dose_date"
     assert [a.check.request_id for i, a in enumerate(answers) if i != 100] == [f"b{i}" for i in range(250) if i != 100]
     assert {a.check.verdict for i, a in enumerate(answers) if i != 100} == {pb.VERDICT_BLOCKED, pb.VERDICT_ELIGIBLE}
+
+
+def test_response_encoding_matches_field_by_field_construction(engine):
+    from server import convert
+    from server.engine import CheckRequest, Medication, PriorTherapy
+
+    result = engine.check(
+        CheckRequest(
+            "2026-12-10",
+            (Medication("Paxlovid", "2026-12-08"), Medication("Norvasc", ongoing=True), Medication("xyzzy")),
+            (PriorTherapy("BCNU", "2026-11"),),
+        )
+    )
+    expected = pb.CheckResponse(
+        request_id=result.request_id,
+        verdict=convert._VERDICTS[result.verdict],
+        reasons=[convert._reason(r) for r in result.reasons],
+        earliest_eligible_date="",
+        knowledge_version=result.knowledge_version,
+        resolutions=[convert.resolution_message(r) for r in result.resolutions],
+        protocol_id=result.protocol_id,
+    )
+    assert convert.check_response(result) == expected
+    assert len(expected.reasons) >= 3

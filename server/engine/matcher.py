@@ -229,8 +229,10 @@ class Resolver:
         unread: list[str] = []
         ignored: list[str] = []
         whole = [w for w in words if not norm.is_separator(w)]
-        whole_hit = self._exact(whole) if 1 < len(whole) < len(words) else None
-        if whole_hit:  # "lopinavir/ritonavir" may be a name in its own right
+        whole_hit = None
+        if 1 < len(whole) < len(words):  # "lopinavir/ritonavir", "SQV/r 500 mg" may be names in their own right
+            whole_hit = self._exact(whole) or self._exact([w for w in whole if not norm.is_noise(w)])
+        if whole_hit:
             parts.append(_Part(" ".join(whole), whole_hit, 100.0))
         else:
             for segment in _segments(words):
