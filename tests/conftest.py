@@ -11,14 +11,14 @@ import grpc
 import pytest
 from hypothesis import settings
 
+from server.app import build_server
+from server.config import DEFAULT_DATA_DIR, ServerConfig
+from server.engine import Engine
+
 # CI runs the property-based tests on a fixed seed, so a run is repeatable; locally they explore.
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from server.app import build_server
-from server.config import DEFAULT_DATA_DIR, ServerConfig
-from server.engine import Engine
 
 DATA_DIR = DEFAULT_DATA_DIR
 FIRST_DOSE = "2026-12-10"
