@@ -180,3 +180,15 @@ def test_an_oversized_message_is_refused_before_any_work(server_config):
             assert stub.Check(_request(1), timeout=5).verdict == pb.VERDICT_BLOCKED
     finally:
         service.stop()
+
+
+def test_workers_share_the_port_and_all_stop_on_sigterm(tmp_path):
+    with running_server("--workers", "2", "--grace", "5", log=tmp_path / "server.log") as (process, target):
+        answers = set()
+        for _ in range(6):  # several connections: SO_REUSEPORT balances per connection
+            with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+                answers.add(pb_grpc.WashoutServiceStub(channel).Check(_request(1), timeout=5).verdict)
+        assert answers == {pb.VERDICT_BLOCKED}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert (tmp_path / "server.log").read_text().count("serving washout.v1") == 2
