@@ -216,7 +216,7 @@ class Resolver:
     def _read(self, text: str) -> Reading:
         folded = norm.fold(text)
         words = norm.tokens(folded)
-        if words and not any(w in norm.NON_SYSTEMIC_WORDS for w in words):
+        if words and not norm.may_be_non_systemic(folded, words):
             fast = self._read_fast(folded, words)
             if fast is not None:
                 return fast
@@ -242,8 +242,6 @@ class Resolver:
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
         """The common cases without the general machinery: a known name with doses and forms around it,
         a Chinese name with its formulation suffix, or a single misspelt word. ``None``: take the full path."""
-        if any(marker in folded for marker in norm.NON_SYSTEMIC_CHINESE):
-            return None  # the full reader notes the non-systemic form
         content = [w for w in words if not norm.is_noise(w)]
         if len(content) != 1:
             if not content:

@@ -85,6 +85,7 @@ NON_SYSTEMIC_CHINESE = (
     "搽剂",
     "霜",
 )
+_NON_SYSTEMIC_CHINESE_PATTERN = re.compile("|".join(map(re.escape, NON_SYSTEMIC_CHINESE)))
 
 # Chinese formulation suffixes, salt words and filler, removed around recognised names.
 CHINESE_NOISE = tuple(
@@ -269,6 +270,11 @@ class RouteReading:
     evidence: str = ""
 
 
+def may_be_non_systemic(folded: str, words: list[str]) -> bool:
+    """A quick test: could ``read_route`` find a non-systemic form here?"""
+    return not NON_SYSTEMIC_WORDS.isdisjoint(words) or _NON_SYSTEMIC_CHINESE_PATTERN.search(folded) is not None
+
+
 def read_route(folded: str, words: list[str]) -> RouteReading:
     """Look for a non-systemic form or route (cream, eye drops, 乳膏...) in folded text."""
     evidence = ""
@@ -279,11 +285,8 @@ def read_route(folded: str, words: list[str]) -> RouteReading:
         if index + 1 < len(words) and (word, words[index + 1]) in _NON_SYSTEMIC_BIGRAMS:
             evidence = f"{word} {words[index + 1]}"
             break
-    if not evidence:
-        for marker in NON_SYSTEMIC_CHINESE:
-            if marker in folded:
-                evidence = marker
-                break
+    if not evidence and (found := _NON_SYSTEMIC_CHINESE_PATTERN.search(folded)):
+        evidence = found.group()
     if evidence and not any(word in _SYSTEMIC_OVERRIDES for word in words):
         return RouteReading(systemic=False, evidence=evidence)
     return RouteReading(systemic=True)
