@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from scripts.evaluate import GROUPS, Row, load_devset
 from server.engine import Engine, MatchMethod, ResolutionStatus
 from server.engine.matcher import Reading
 
-DEVSET = Path(__file__).resolve().parent / "devset.csv"
-GROUPS = frozenset({"generic", "typo", "brand", "combination", "international", "noise", "lookalike", "class"})
 NOT_BLOCKING = "none"
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    group: str
-    text: str
-    expected: frozenset[str]
-    category: str
-
-
-def _load() -> list[Row]:
-    with DEVSET.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["group", "text", "expected", "category"]
-        return [
-            Row(
-                reader.line_num,
-                cells["group"],
-                cells["text"],
-                frozenset(name.strip() for name in cells["expected"].split(";") if name.strip()),
-                cells["category"].strip(),
-            )
-            for cells in reader
-        ]
-
-
-ROWS = _load()
+# The same loader as `make eval` (scripts/evaluate.py), so CI and the report read one set one way.
+ROWS = load_devset()
 
 
 @pytest.fixture(scope="module")
