@@ -112,22 +112,26 @@ async def soak(target: str, pid: int, clients: int, seconds: float) -> tuple[Tal
     return tally, samples
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free on loopback now (the server binds it a moment later)."""
     with closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _wait_serving(target: str, timeout: float = 30.0) -> None:
+def wait_serving(target: str, timeout: float = 30.0, service: str = "washout.v1.WashoutService") -> None:
+    """Poll grpc.health.v1 until ``service`` is SERVING; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
     raise TimeoutError(f"{target} did not become SERVING")
 
 
@@ -138,14 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-growth-mib", type=float, default=25.0, help="allowed RSS growth after warm-up")
     args = parser.parse_args(argv)
-    port = _free_port()
+    port = free_port()
     target = f"127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        _wait_serving(target)
+        wait_serving(target)
         tally, samples = asyncio.run(soak(target, server.pid, args.clients, args.seconds))
     finally:
         server.send_signal(signal.SIGTERM)

@@ -121,11 +121,10 @@ class Engine:
     # -- helpers -------------------------------------------------------------------
 
     def _therapy_exposure(self, index: int, description: str, category: str, ended: ParsedDate | None) -> Exposure:
-        reading = self.resolver.read(description) if not normalise.is_blank(description) else None
-        if not category:
-            assert reading is not None  # validation guarantees a description without a category
+        if not category:  # validation guarantees a description then
             return Exposure(self._resolution(InputKind.PRIOR_THERAPY, index, description, ended), ended, False)
         # An explicit category is authoritative; a confident reading of the description adds to it.
+        reading = self.resolver.read(description) if not normalise.is_blank(description) else None
         confirmed = tuple(m for m in reading.matches if m.method is not MatchMethod.REVIEW_BAND) if reading else ()
         matches = confirmed
         if not any(category in m.categories for m in confirmed):
