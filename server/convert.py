@@ -8,15 +8,12 @@ from typing import cast
 from washout.v1 import washout_service_pb2 as pb
 
 from server.engine import (
-    CheckRequest,
     CheckResult,
     Counting,
     InputKind,
     KnowledgeBase,
     Match,
     MatchMethod,
-    Medication,
-    PriorTherapy,
     Reason,
     Resolution,
     ResolutionStatus,
@@ -44,17 +41,6 @@ _METHODS: dict[MatchMethod, pb.MatchMethod] = {
 _COUNTINGS: dict[Counting, pb.Counting] = {
     counting: cast(pb.Counting, pb.Counting.Value(f"COUNTING_{counting.name}")) for counting in Counting
 }
-
-
-def check_request(message: pb.CheckRequest) -> CheckRequest:
-    """The engine's request for a wire ``CheckRequest``."""
-    return CheckRequest(
-        first_dose_date=message.first_dose_date,
-        medications=tuple(Medication(m.name, m.last_dose_date, m.ongoing) for m in message.medications),
-        prior_therapies=tuple(PriorTherapy(p.description, p.end_date, p.category) for p in message.prior_therapies),
-        protocol_id=message.protocol_id,
-        request_id=message.request_id,
-    )
 
 
 def check_response(result: CheckResult) -> pb.CheckResponse:

@@ -5,20 +5,24 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+
+from .model import hash_once
 
 _FULL = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _YEAR = re.compile(r"(\d{4})")
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class ParsedDate:
     """A calendar date and how precisely the input gave it."""
 
     value: date
     precision: str  # "day", "month" or "year"
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def partial(self) -> bool:

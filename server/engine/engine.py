@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from pathlib import Path
 
 from . import normalise
@@ -14,11 +15,12 @@ from .errors import FieldViolation, InvalidRequestError, ProtocolNotFoundError
 from .knowledge import KnowledgeBase, load_knowledge_base
 from .matcher import MatchSettings, Resolver
 from .model import (
-    CheckRequest,
+    CheckInput,
     CheckResult,
     InputKind,
     Match,
     MatchMethod,
+    Reason,
     Resolution,
     ResolutionStatus,
 )
@@ -55,7 +57,11 @@ class Engine:
         self.limits = limits or RequestLimits()
         self.resolver = Resolver(knowledge, settings)
         # Pharmacy lists repeat: the resolution of (list, position, text, date) is built once.
-        self._resolution = functools.lru_cache(maxsize=self.resolver.settings.cache_size)(self._resolve_input)
+        cache_size = self.resolver.settings.cache_size
+        self._resolution = functools.lru_cache(maxsize=cache_size)(self._resolve_input)
+        self._checked_medication = functools.lru_cache(maxsize=cache_size)(self._check_medication)
+        self._checked_therapy = functools.lru_cache(maxsize=cache_size)(self._check_therapy)
+        self._exposure = functools.lru_cache(maxsize=cache_size)(self._read_exposure)
         labels = {category.category_id: category.label for category in knowledge.categories.values()}
         self._books = {pid: RuleBook(protocol, labels) for pid, protocol in knowledge.protocols.items()}
 
@@ -71,26 +77,28 @@ class Engine:
         """The knowledge version: a hash of every data and rule file."""
         return self.knowledge.version
 
-    def check(self, request: CheckRequest) -> CheckResult:
-        """Screen one patient.
+    def check(self, request: CheckInput) -> CheckResult:
+        """Screen one patient (a ``CheckRequest``, or any object with its attributes).
 
         Raises:
             InvalidRequestError: the request is malformed; every bad field is named.
             ProtocolNotFoundError: ``protocol_id`` names no loaded protocol.
         """
-        first_dose, medication_dates, therapy_dates = self._validate(request)
+        first_dose, medications, therapies = self._validate(request)
         book = self._books.get(request.protocol_id or self.knowledge.default_protocol_id)
         if book is None:
             raise ProtocolNotFoundError(request.protocol_id, tuple(sorted(self._books)))
-        resolve = self._resolution
+        exposure = self._exposure
         exposures = [
-            Exposure(resolve(InputKind.MEDICATION, index, medication.name, last), last, medication.ongoing)
-            for index, (medication, last) in enumerate(zip(request.medications, medication_dates, strict=True))
+            exposure(InputKind.MEDICATION, index, name, last, ongoing, "")
+            for index, (name, last, ongoing) in enumerate(medications)
         ]
-        for index, (therapy, ended) in enumerate(zip(request.prior_therapies, therapy_dates, strict=True)):
-            exposures.append(self._therapy_exposure(index, therapy.description, therapy.category, ended))
+        exposures += [
+            exposure(InputKind.PRIOR_THERAPY, index, description, ended, False, category)
+            for index, (description, ended, category) in enumerate(therapies)
+        ]
         reasons = evaluate(book, first_dose, exposures)
-        reasons.sort(key=lambda r: (-r.severity, r.input_kind.value, r.input_index, r.rule_id))
+        reasons.sort(key=_reason_order)
         return CheckResult(
             request_id=request.request_id,
             protocol_id=book.protocol.protocol_id,
@@ -98,7 +106,7 @@ class Engine:
             reasons=tuple(reasons),
             earliest_eligible_date=earliest_eligible(reasons, first_dose),
             knowledge_version=self.version,
-            resolutions=tuple(exposure.resolution for exposure in exposures),
+            resolutions=tuple([exposure.resolution for exposure in exposures]),
         )
 
     def resolve(self, names: Sequence[str]) -> tuple[Resolution, ...]:
@@ -121,8 +129,6 @@ class Engine:
     # -- helpers -------------------------------------------------------------------
 
     def _therapy_exposure(self, index: int, description: str, category: str, ended: ParsedDate | None) -> Exposure:
-        if not category:  # validation guarantees a description then
-            return Exposure(self._resolution(InputKind.PRIOR_THERAPY, index, description, ended), ended, False)
         # An explicit category is authoritative; a confident reading of the description adds to it.
         reading = self.resolver.read(description) if not normalise.is_blank(description) else None
         confirmed = tuple(m for m in reading.matches if m.method is not MatchMethod.REVIEW_BAND) if reading else ()
@@ -143,45 +149,77 @@ class Engine:
         )
         return Exposure(resolution, ended, False, category_given=True)
 
-    def _validate(self, request: CheckRequest) -> tuple[date, list[ParsedDate | None], list[ParsedDate | None]]:
-        """Check every field (paths are built only for the bad ones); return the parsed dates."""
+    def _validate(
+        self, request: CheckInput
+    ) -> tuple[date, list[tuple[str, ParsedDate | None, bool]], list[tuple[str, ParsedDate | None, str]]]:
+        """Check every field before any reading (paths are built only for the bad ones).
+
+        Returns the first dose and each item's text, parsed date and flag. Every field is read
+        once (a wire message builds a new string per read), and item checks are cached on the
+        item's own fields: pharmacy lists repeat.
+        """
         violations: list[FieldViolation] = []
         limits = self.limits
-        first_dose = date.min
-        try:
-            first_dose = parse_first_dose_date(request.first_dose_date)
-        except ValueError as exc:
-            reason = "is required" if not request.first_dose_date.strip() else str(exc)
-            violations.append(FieldViolation("first_dose_date", f"{reason}: {request.first_dose_date!r}"))
-        for field, items in (("medications", request.medications), ("prior_therapies", request.prior_therapies)):
+        first_dose = _first_dose(request.first_dose_date)
+        if isinstance(first_dose, FieldViolation):
+            violations.append(first_dose)
+            first_dose = date.min
+        given_medications, given_therapies = request.medications, request.prior_therapies
+        for field, items in (("medications", given_medications), ("prior_therapies", given_therapies)):
             if len(items) > limits.max_items:
                 violations.append(FieldViolation(field, f"at most {limits.max_items} {field} per request"))
-        medication_dates: list[ParsedDate | None] = []
-        for index, medication in enumerate(request.medications[: limits.max_items]):
-            problem = self._name_problem(medication.name)
-            if problem:
-                violations.append(FieldViolation(f"medications[{index}].name", problem))
-            medication_dates.append(
-                _event_date(medication.last_dose_date, "medications", index, "last_dose_date", violations)
-            )
-        categories = self.knowledge.categories
-        therapy_dates: list[ParsedDate | None] = []
-        for index, therapy in enumerate(request.prior_therapies[: limits.max_items]):
-            if therapy.category and therapy.category not in categories:
-                valid = ", ".join(sorted(categories))
-                violations.append(
-                    FieldViolation(
-                        f"prior_therapies[{index}].category", f"unknown category {therapy.category!r}; valid: {valid}"
-                    )
-                )
-            # A description may be left blank only when an explicit category says what the therapy was.
-            problem = self._name_problem(therapy.description)
-            if problem and not (therapy.category and normalise.is_blank(therapy.description)):
-                violations.append(FieldViolation(f"prior_therapies[{index}].description", problem))
-            therapy_dates.append(_event_date(therapy.end_date, "prior_therapies", index, "end_date", violations))
+        checked_medication, checked_therapy = self._checked_medication, self._checked_therapy
+        medications: list[tuple[str, ParsedDate | None, bool]] = []
+        for index, medication in enumerate(islice(given_medications, limits.max_items)):
+            name = medication.name
+            problems, last = checked_medication(index, name, medication.last_dose_date)
+            if problems:
+                violations.extend(problems)
+            medications.append((name, last, medication.ongoing))
+        therapies: list[tuple[str, ParsedDate | None, str]] = []
+        for index, therapy in enumerate(islice(given_therapies, limits.max_items)):
+            description, category = therapy.description, therapy.category
+            problems, ended = checked_therapy(index, description, therapy.end_date, category)
+            if problems:
+                violations.extend(problems)
+            therapies.append((description, ended, category))
         if violations:
             raise InvalidRequestError(violations)
-        return first_dose, medication_dates, therapy_dates
+        return first_dose, medications, therapies
+
+    def _check_medication(
+        self, index: int, name: str, last_dose_date: str
+    ) -> tuple[tuple[FieldViolation, ...], ParsedDate | None]:
+        violations: list[FieldViolation] = []
+        problem = self._name_problem(name)
+        if problem:
+            violations.append(FieldViolation(f"medications[{index}].name", problem))
+        last = _event_date(last_dose_date, "medications", index, "last_dose_date", violations)
+        return tuple(violations), last
+
+    def _check_therapy(
+        self, index: int, description: str, end_date: str, category: str
+    ) -> tuple[tuple[FieldViolation, ...], ParsedDate | None]:
+        violations: list[FieldViolation] = []
+        categories = self.knowledge.categories
+        if category and category not in categories:
+            valid = ", ".join(sorted(categories))
+            violations.append(
+                FieldViolation(f"prior_therapies[{index}].category", f"unknown category {category!r}; valid: {valid}")
+            )
+        # A description may be left blank only when an explicit category says what the therapy was.
+        problem = self._name_problem(description)
+        if problem and not (category and normalise.is_blank(description)):
+            violations.append(FieldViolation(f"prior_therapies[{index}].description", problem))
+        ended = _event_date(end_date, "prior_therapies", index, "end_date", violations)
+        return tuple(violations), ended
+
+    def _read_exposure(
+        self, kind: InputKind, index: int, text: str, dated: ParsedDate | None, ongoing: bool, category: str
+    ) -> Exposure:
+        if category:
+            return self._therapy_exposure(index, text, category, dated)
+        return Exposure(self._resolution(kind, index, text, dated), dated, ongoing)
 
     def _resolve_input(self, kind: InputKind, index: int, text: str, dated: ParsedDate | None) -> Resolution:
         reading = self.resolver.read(text)
@@ -201,6 +239,19 @@ class Engine:
         if normalise.is_blank(name):
             return "is empty or blank"
         return None
+
+
+@functools.lru_cache(maxsize=1024)  # a handful of planned dates at a time
+def _first_dose(text: str) -> date | FieldViolation:
+    try:
+        return parse_first_dose_date(text)
+    except ValueError as exc:
+        reason = "is required" if not text.strip() else str(exc)
+        return FieldViolation("first_dose_date", f"{reason}: {text!r}")
+
+
+def _reason_order(reason: Reason) -> tuple[int, str, int, str]:
+    return (-reason.severity, reason.input_kind.value, reason.input_index, reason.rule_id)
 
 
 def _event_date(text: str, field: str, index: int, name: str, violations: list[FieldViolation]) -> ParsedDate | None:

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import operator
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+
+_T = typing.TypeVar("_T")
+
+
+def hash_once(cls: type[_T]) -> type[_T]:
+    """Give a frozen value type a hash computed once per object.
+
+    These objects are keys of the engine's caches and nest (a resolution holds matches), so the
+    dataclass hash would rehash the whole tree on every look-up. The class must declare
+    ``_hash: int = field(default=0, init=False, repr=False, compare=False)``.
+    """
+    values = operator.attrgetter(*(f.name for f in dataclasses.fields(cls) if f.compare))  # type: ignore[arg-type]
+
+    def __hash__(self: typing.Any) -> int:
+        cached: int = self._hash
+        if not cached:
+            cached = hash(values(self)) or 1
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    cls.__hash__ = __hash__  # type: ignore[method-assign]
+    return cls
+
+
+def _hash_slot() -> typing.Any:
+    return field(default=0, init=False, repr=False, compare=False)
 
 
 class Verdict(enum.IntEnum):
@@ -70,6 +100,44 @@ class PriorTherapy:
     category: str = ""
 
 
+class MedicationInput(typing.Protocol):
+    """What the engine reads of a medication: ``Medication`` or any object with these attributes
+    (the wire message ``washout.v1.Medication`` has them, so a servicer passes it straight in)."""
+
+    @property
+    def name(self) -> str: ...  # noqa: D102
+    @property
+    def last_dose_date(self) -> str: ...  # noqa: D102
+    @property
+    def ongoing(self) -> bool: ...  # noqa: D102
+
+
+class PriorTherapyInput(typing.Protocol):
+    """What the engine reads of a prior therapy: ``PriorTherapy`` or any object with these attributes."""
+
+    @property
+    def description(self) -> str: ...  # noqa: D102
+    @property
+    def end_date(self) -> str: ...  # noqa: D102
+    @property
+    def category(self) -> str: ...  # noqa: D102
+
+
+class CheckInput(typing.Protocol):
+    """What the engine reads of a request: ``CheckRequest`` or any object with these attributes."""
+
+    @property
+    def first_dose_date(self) -> str: ...  # noqa: D102
+    @property
+    def medications(self) -> Sequence[MedicationInput]: ...  # noqa: D102
+    @property
+    def prior_therapies(self) -> Sequence[PriorTherapyInput]: ...  # noqa: D102
+    @property
+    def protocol_id(self) -> str: ...  # noqa: D102
+    @property
+    def request_id(self) -> str: ...  # noqa: D102
+
+
 @dataclass(frozen=True, slots=True)
 class CheckRequest:
     """A patient to screen: the planned first dose and everything taken before it."""
@@ -81,6 +149,7 @@ class CheckRequest:
     request_id: str = ""
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class Match:
     """One ingredient an input was read as, with the evidence for it."""
@@ -92,8 +161,10 @@ class Match:
     matched_alias: str
     matched_text: str
     systemic: bool = True
+    _hash: int = _hash_slot()
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """How one input was read: the matches (or candidates) and remarks for the pharmacist."""
@@ -105,8 +176,10 @@ class Resolution:
     matches: tuple[Match, ...]
     notes: tuple[str, ...] = ()
     unread: tuple[str, ...] = ()
+    _hash: int = _hash_slot()
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One eligibility rule of a protocol, as loaded from its data file."""
@@ -120,6 +193,7 @@ class Rule:
     replaces: tuple[str, ...]
     criterion: str
     source: str
+    _hash: int = _hash_slot()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +211,7 @@ class Protocol:
         return tuple(rule for rule in self.rules if rule.category == category)
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class Reason:
     """One thing that blocks the patient or needs review."""
@@ -153,6 +228,7 @@ class Reason:
     input_kind: InputKind
     input_index: int
     criterion: str = ""
+    _hash: int = _hash_slot()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from .dates import ParsedDate
@@ -27,12 +27,14 @@ from .model import (
     Resolution,
     Rule,
     Verdict,
+    hash_once,
 )
 
 UNRECOGNISED_RULE = "UNRECOGNISED_INPUT"
 AMBIGUOUS_RULE = "AMBIGUOUS_INPUT"
 
 
+@hash_once
 @dataclass(frozen=True, slots=True)
 class Exposure:
     """One input of the request, read and dated: what the patient took and when it stopped."""
@@ -41,6 +43,7 @@ class Exposure:
     last: ParsedDate | None
     ongoing: bool
     category_given: bool = False
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -58,17 +61,22 @@ class RuleBook:
         self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         for rule in protocol.rules:
             self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
-        # An input's own outcome depends only on the input and the first-dose date; lists repeat.
-        self._assess = functools.lru_cache(maxsize=65536)(self._assess_uncached)
-
-    def assess(self, exposure: Exposure, first_dose: date) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
-        """One input's reasons, and its uses for the rules that count across inputs (cached)."""
-        return self._assess(exposure, first_dose)
+        # An input's own outcome depends only on the input and the first-dose date, and a count
+        # only on the inputs counted: lists repeat, so both are cached (their keys hash once).
+        self.assess = functools.lru_cache(maxsize=65536)(self._assess_uncached)
+        self.count = functools.lru_cache(maxsize=16384)(self._count_uncached)
 
     def _assess_uncached(
         self, exposure: Exposure, first_dose: date
     ) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
+        """One input's reasons, and its uses for the rules that count across inputs."""
         return _assess_exposure(self, exposure, first_dose)
+
+    def _count_uncached(
+        self, rule: Rule, uses: tuple[tuple[Exposure, Match], ...], first_dose: date
+    ) -> tuple[Reason, ...]:
+        """The reasons of a rule that counts distinct agents in use together."""
+        return tuple(_count(self, rule, uses, first_dose))
 
     def screens(self, categories: Iterable[str]) -> bool:
         """True when any of the categories has a rule in this protocol."""
@@ -92,13 +100,15 @@ def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> lis
     """Every reason that blocks or needs review, one per rule and ingredient (the latest dose counts)."""
     reasons: list[Reason] = []
     counted: dict[str, tuple[Rule, list[tuple[Exposure, Match]]]] = {}
+    assess = book.assess
     for exposure in exposures:
-        own, counting = book.assess(exposure, first_dose)
-        reasons.extend(own)
+        own, counting = assess(exposure, first_dose)
+        if own:
+            reasons += own
         for rule, match in counting:
             counted.setdefault(rule.rule_id, (rule, []))[1].append((exposure, match))
     for rule, uses in counted.values():
-        reasons.extend(_count(book, rule, uses, first_dose))
+        reasons += book.count(rule, tuple(uses), first_dose)
     return _latest_per_ingredient(reasons)
 
 
@@ -243,7 +253,7 @@ def _assess(
     return Verdict.BLOCKED, window, clears, message
 
 
-def _count(book: RuleBook, rule: Rule, uses: list[tuple[Exposure, Match]], first_dose: date) -> list[Reason]:
+def _count(book: RuleBook, rule: Rule, uses: tuple[tuple[Exposure, Match], ...], first_dose: date) -> list[Reason]:
     current: dict[str, tuple[Exposure, Match]] = {}
     unknown: dict[str, tuple[Exposure, Match]] = {}
     for exposure, match in uses:
