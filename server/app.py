@@ -24,7 +24,7 @@ from washout.v1 import washout_service_pb2_grpc as pb_grpc
 from server.audit import AuditLog
 from server.config import ServerConfig
 from server.engine import Engine, KnowledgeError, RequestLimits
-from server.interceptors import BearerTokenInterceptor, CallTracker, ErrorMappingInterceptor
+from server.interceptors import BearerTokenInterceptor, CallSummary, CallTracker, ErrorMappingInterceptor
 from server.servicer import WashoutServicer
 
 _LOGGER = logging.getLogger("washout.server")
@@ -72,6 +72,7 @@ class Service:
     health: health.aio.HealthServicer
     tracker: CallTracker
     audit: AuditLog | None
+    calls: CallSummary
 
     async def drain(self, grace_seconds: float) -> bool:
         """Stop taking calls, let the ones already accepted finish (up to the grace period), stop.
@@ -88,6 +89,7 @@ class Service:
     async def stop(self, grace: float | None = None) -> None:
         """Stop the server (cancelling calls after ``grace`` seconds) and close the audit log."""
         await self.server.stop(grace)
+        self.calls.flush()
         if self.audit is not None:
             self.audit.close()
 
@@ -103,7 +105,8 @@ async def build_service(config: ServerConfig, holder: EngineHolder | None = None
     interceptors: list[grpc.aio.ServerInterceptor] = [tracker]
     if config.auth_token:
         interceptors.append(BearerTokenInterceptor(config.auth_token))
-    interceptors.append(ErrorMappingInterceptor(config.log_patient_data))
+    calls = CallSummary(config.log_summary_seconds)
+    interceptors.append(ErrorMappingInterceptor(config.log_patient_data, calls))
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
@@ -124,7 +127,7 @@ async def build_service(config: ServerConfig, holder: EngineHolder | None = None
     port = _bind(server, config)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Service(server, port, holder, health_servicer, tracker, audit)
+    return Service(server, port, holder, health_servicer, tracker, audit, calls)
 
 
 class ThreadedServer:

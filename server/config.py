@@ -25,6 +25,7 @@ class ServerConfig:
     max_message_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     log_patient_data: bool = False
+    log_summary_seconds: float = 10.0
     audit_log: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -52,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     add("--max-name-length", type=int, default=ServerConfig.max_name_length, help="longest name, in characters")
     add("--max-message-bytes", type=int, default=ServerConfig.max_message_bytes, help="largest request message")
     add("--log-level", default=ServerConfig.log_level, help="DEBUG, INFO, WARNING... (default %(default)s)")
+    add(
+        "--log-summary-seconds",
+        type=float,
+        default=ServerConfig.log_summary_seconds,
+        help="seconds per INFO summary of calls answered (every call is logged at DEBUG; default %(default)s)",
+    )
     add("--log-patient-data", action="store_true", help="log medication names (off: logs hold no patient data)")
     add("--audit-log", type=Path, help="append one JSON line per decision to this file")
     add("--tls-cert", type=Path, help="server certificate chain (PEM); enables TLS")
@@ -61,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if args.log_summary_seconds <= 0:
+        parser.error("--log-summary-seconds must be positive")
     if args.tls_client_ca is not None and args.tls_cert is None:
         parser.error("--tls-client-ca needs --tls-cert and --tls-key")
     token = os.environ.get("WASHOUT_AUTH_TOKEN") or None
@@ -78,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         max_message_bytes=args.max_message_bytes,
         log_level=args.log_level.upper(),
         log_patient_data=args.log_patient_data,
+        log_summary_seconds=args.log_summary_seconds,
         audit_log=args.audit_log,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
+from washout.v1 import washout_service_pb2 as pb
 
 from server.engine import WashoutError
 from server.status import status_for
@@ -44,6 +45,21 @@ def _wrap(handler: Any, unary: Callable[[Unary], Unary], streaming: Callable[[St
     return handler
 
 
+class _WrapCache:
+    """Each method's handler wrapped once, not on every call (the server hands out the same handler)."""
+
+    def __init__(self, wrap: Callable[[str, Any], Any]) -> None:
+        self._wrap = wrap
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, method: str, handler: Any) -> Any:
+        """The wrapped ``handler`` of ``method``, wrapping it the first time it is seen."""
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return cached[1]
+
+
 def _refusal(code: grpc.StatusCode, message: str) -> tuple[Any, Any]:
     """Unary and streaming handlers that end a call at once with ``code``."""
 
@@ -72,44 +88,102 @@ def _summary(request: Any, response: Any) -> str:
     return " ".join(parts)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Maps every exception to a status in one place and logs each call: method, request id, counts,
-    verdict and latency; names only when the operator asked for patient data in the logs."""
+class CallSummary:
+    """Counts of the calls answered, by method and verdict, with latency percentiles, logged at INFO
+    once per window (``interval`` seconds after the first call of the window).
 
-    def __init__(self, log_patient_data: bool = False) -> None:
+    A line per call costs about as much as screening a patient, so per-call lines are DEBUG.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._calls: dict[str, int] = {}
+        self._verdicts: dict[int, int] = {}
+        self._latencies: list[float] = []
+        self._window_started = 0.0
+
+    def add(self, method: str, response: Any, latency: float) -> None:
+        """Count one answered call (its verdict, when the answer has one)."""
+        if not self._window_started:
+            self._window_started = time.monotonic()
+            asyncio.get_running_loop().call_later(self.interval, self.flush)
+        self._calls[method] = self._calls.get(method, 0) + 1
+        verdict = getattr(response, "verdict", None)
+        if verdict is not None:
+            self._verdicts[verdict] = self._verdicts.get(verdict, 0) + 1
+        if len(self._latencies) < 1_000_000:
+            self._latencies.append(latency)
+
+    def flush(self) -> None:
+        """Log the window's counts (nothing when there were no calls) and start a new window."""
+        if not self._window_started:
+            return
+        elapsed = time.monotonic() - self._window_started
+        latencies = sorted(self._latencies)
+        calls = " ".join(f"{method}={count}" for method, count in sorted(self._calls.items()))
+        verdicts = " ".join(
+            f"{pb.Verdict.Name(verdict).removeprefix('VERDICT_')}={count}"
+            for verdict, count in sorted(self._verdicts.items())
+        )
+        _LOGGER.info(
+            "answered in the last %.1fs: %s; verdicts %s; latency_ms p50=%.2f p99=%.2f max=%.2f",
+            elapsed,
+            calls,
+            verdicts or "-",
+            latencies[len(latencies) // 2] * 1000,
+            latencies[int(len(latencies) * 0.99)] * 1000,
+            latencies[-1] * 1000,
+        )
+        self._calls, self._verdicts, self._latencies, self._window_started = {}, {}, [], 0.0
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps every exception to a status in one place and logs calls: method, request id, counts,
+    verdict and latency (a summary at INFO, every call at DEBUG); names only when the operator asked
+    for patient data in the logs."""
+
+    def __init__(self, log_patient_data: bool = False, summary: CallSummary | None = None) -> None:
         self._log_patient_data = log_patient_data
+        self._handlers = _WrapCache(self._wrap_method)
+        self.summary = summary or CallSummary()
 
     async def intercept_service(self, continuation: Continuation, handler_call_details: Any) -> Any:
         """Wrap the method's handler so that its exceptions are mapped here."""
         handler = await continuation(handler_call_details)
-        if handler_call_details.method.startswith(_OPEN_METHOD_PREFIXES):
+        method = handler_call_details.method
+        if handler is None or method.startswith(_OPEN_METHOD_PREFIXES):
             # Health probes and reflection arrive every few seconds and hold no decisions: not logged.
             return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        return self._handlers.get(method, handler)
+
+    def _wrap_method(self, method: str, handler: Any) -> Any:
+        name = method.rsplit("/", 1)[-1]
         return _wrap(
             handler,
-            lambda behaviour: self._unary(method, behaviour),
-            lambda behaviour: self._streaming(method, behaviour),
+            lambda behaviour: self._unary(name, behaviour),
+            lambda behaviour: self._streaming(name, behaviour),
         )
 
     def _unary(self, method: str, behaviour: Unary) -> Unary:
         async def call(request: Any, context: Any) -> Any:
             started = time.perf_counter()
-            request_id = _request_id(request)
             try:
                 response = await behaviour(request, context)
             except Exception as error:
-                await self._abort(context, method, request_id, error, started)
+                await self._abort(context, method, _request_id(request), error, started)
                 raise  # abort raises; this line is never reached
-            _LOGGER.info(
-                "%s request_id=%s %s latency_ms=%.2f",
-                method,
-                request_id,
-                _summary(request, response),
-                (time.perf_counter() - started) * 1000,
-            )
+            latency = time.perf_counter() - started
+            self.summary.add(method, response, latency)
+            if _LOGGER.isEnabledFor(logging.DEBUG):
+                _LOGGER.debug(
+                    "%s request_id=%s %s latency_ms=%.2f",
+                    method,
+                    _request_id(request),
+                    _summary(request, response),
+                    latency * 1000,
+                )
             if self._log_patient_data:
-                _LOGGER.info("%s request_id=%s request=%s", method, request_id, _one_line(request))
+                _LOGGER.info("%s request_id=%s request=%s", method, _request_id(request), _one_line(request))
             return response
 
         return call
@@ -178,6 +252,7 @@ class CallTracker(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._refuse_unary, self._refuse_stream = _refusal(
             grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry on another replica"
         )
+        self._handlers = _WrapCache(lambda method, handler: _wrap(handler, self._unary, self._streaming))
 
     @property
     def active(self) -> int:
@@ -202,7 +277,7 @@ class CallTracker(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return _wrap(handler, self._unary, self._streaming)
+        return self._handlers.get(handler_call_details.method, handler)
 
     def _unary(self, behaviour: Unary) -> Unary:
         async def call(request: Any, context: Any) -> Any:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,6 +136,21 @@ def test_logs_hold_no_medication_names_unless_asked(serve, caplog, log_patient_d
         client.resolve(["Zyxoprazolamycin"])
     assert "log-1" in caplog.text and "verdict=" in caplog.text
     assert ("Zyxoprazolamycin" in caplog.text) is log_patient_data
+
+
+def test_info_logs_summarise_calls_without_names(serve, caplog):
+    target = serve(log_summary_seconds=0.2)
+    with caplog.at_level(logging.INFO, logger="washout"), WashoutClient(target, timeout=5) as client:
+        for index in range(3):
+            client.check("2026-12-10", _meds(), request_id=f"sum-{index}")
+        client.check("2026-12-10", [pb.Medication(name="paracetamol", ongoing=True)], request_id="sum-ok")
+        deadline = time.monotonic() + 5
+        while "answered in the last" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    [summary] = [record.getMessage() for record in caplog.records if "answered in the last" in record.getMessage()]
+    assert "Check=4" in summary and "BLOCKED=3" in summary and "ELIGIBLE=1" in summary
+    assert "p99=" in summary
+    assert "Nizoral" not in caplog.text and "sum-0" not in caplog.text  # per-call lines are DEBUG
 
 
 def test_audit_log_traces_each_decision(serve, tmp_path):
