@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import bisect
 import functools
-import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from . import normalise as norm
@@ -28,6 +28,9 @@ from .knowledge import Entry, KnowledgeBase
 from .model import Match, MatchMethod, ResolutionStatus
 
 _BESIDE_A_NAME_SCORE = 80.0
+# Columns of the per-key character counts behind the fuzzy pre-filter: ASCII letters, digits
+# and space fall in columns of their own; other scripts share columns (a looser bound).
+_BUCKETS = 64
 # A truncation must keep most of the name: "clarithro" (78) is clarithromycin, "cef" is nothing.
 _PREFIX_MIN_SCORE = 60.0
 
@@ -86,12 +89,34 @@ class _Part:
 
 
 class _FuzzyVocabulary:
-    """Alias keys sorted by length, so a query is compared only with keys long enough
-    and short enough to reach the review score under ``fuzz.ratio``."""
+    """Alias keys with what bounds their ``fuzz.ratio`` to a query, so that a query is compared
+    only with keys that can reach the review score.
+
+    ``fuzz.ratio`` is 200 * LCS / (len(a) + len(b)), and the longest common subsequence cannot
+    be longer than the characters the two strings share counted with multiplicity. Characters
+    are folded into ``_BUCKETS`` classes by code point, which only loosens the bound, so a key
+    left out could never have reached the review score. The shared count is a sum of 0/1 rows
+    "the key has at least j characters of class b", one row per character of the query (a
+    single gather and sum). The survivors keep the order of ``keys``, so ties rank as in a
+    full scan.
+    """
 
     def __init__(self, keys: list[str]) -> None:
         self.keys = sorted(keys, key=len)
-        self._lengths = [len(key) for key in self.keys]
+        self._key_lengths = np.array([len(key) for key in self.keys], dtype=np.int32)
+        per_key = [Counter(ord(char) % _BUCKETS for char in key) for key in self.keys]
+        deepest = [max((counts[bucket] for counts in per_key), default=0) for bucket in range(_BUCKETS)]
+        # Row of "at least j of class b" (j = 1..deepest[b]); a query's j-th character of class b
+        # beyond deepest[b] can match nothing, so it adds no row.
+        self._row_of: list[list[int]] = []
+        rows: list[list[int]] = []
+        for bucket in range(_BUCKETS):
+            self._row_of.append([])
+            for level in range(1, deepest[bucket] + 1):
+                self._row_of[bucket].append(len(rows))
+                rows.append([1 if counts[bucket] >= level else 0 for counts in per_key])
+        self._at_least = np.array(rows, dtype=np.uint8).reshape(len(rows), len(self.keys))
+        self._needed: dict[tuple[float, int], np.ndarray] = {}
         self._alphabetical = sorted(keys)
         # Symmetric-delete index (as in SymSpell): every key under itself and each one-letter
         # deletion, so the keys one slip away from a query (a wrong, missing, extra or swapped
@@ -108,6 +133,14 @@ class _FuzzyVocabulary:
             found.update(self._deletions.get(variant, ()))
         return found
 
+    def _shared_needed(self, min_score: float, length: int) -> np.ndarray:
+        """Per key, the fewest shared characters that let a query of ``length`` reach ``min_score``."""
+        needed = self._needed.get((min_score, length))
+        if needed is None:
+            fewest = np.ceil(min_score * (self._key_lengths + length) / 200.0 - 1e-9)
+            needed = self._needed[(min_score, length)] = np.clip(fewest, 0, 255).astype(np.uint8)
+        return needed
+
     def starting_with(self, prefix: str) -> list[str]:
         """Every key that begins with ``prefix``."""
         start = bisect.bisect_left(self._alphabetical, prefix)
@@ -115,11 +148,21 @@ class _FuzzyVocabulary:
         return self._alphabetical[start:end]
 
     def candidates(self, query: str, min_score: float) -> list[str]:
-        # ratio = 2*common/(a+b) <= 2*min(a,b)/(a+b): bounds the useful key lengths.
-        share = min_score / (200.0 - min_score)
-        low = math.ceil(len(query) * share)
-        high = math.floor(len(query) / share) if share > 0 else 10**6
-        return self.keys[bisect.bisect_left(self._lengths, low) : bisect.bisect_right(self._lengths, high)]
+        """The keys whose ``fuzz.ratio`` to ``query`` may reach ``min_score``, in the order of ``keys``."""
+        if len(query) > 255:  # the shared counts below are bytes
+            return self.keys
+        seen: dict[int, int] = {}
+        rows: list[int] = []
+        for char in query:
+            bucket = ord(char) % _BUCKETS
+            level = seen.get(bucket, 0)
+            seen[bucket] = level + 1
+            if level < len(self._row_of[bucket]):
+                rows.append(self._row_of[bucket][level])
+        shared = self._at_least[rows].sum(axis=0, dtype=np.uint8)
+        reachable = np.flatnonzero(shared >= self._shared_needed(min_score, len(query)))
+        keys = self.keys
+        return [keys[index] for index in reachable.tolist()]
 
 
 class Resolver:
@@ -193,23 +236,41 @@ class Resolver:
     def _build_direct(self) -> dict[str, Reading]:
         """Precomputed readings for names typed as a known name plus doses, units and forms only.
 
-        A key is left out when some longer name reduces to it once its noise words are dropped
-        ("Biaxin XL" -> "biaxin"), so the fast path never reads differently from the full one.
+        Some longer names reduce to a shorter one once their noise words are dropped ("Biaxin XL"
+        -> "biaxin"), and a few names are made of noise words only ("sodium chloride"). The words
+        that could complete such a name are kept beside the readings, and the fast path answers
+        only when the input holds none of them: it never reads differently from the full path.
         """
-        shadowed = set()
+        shadowing: dict[str, set[str]] = defaultdict(set)
+        noise_only: list[frozenset[str]] = []
         for key in self._latin:
             words = key.split(" ")
             content = [w for w in words if not norm.is_noise(w)]
-            if content != words:
-                shadowed.add(norm.key_of(content))
+            if not content:
+                noise_only.append(frozenset(words))
+            elif content != words:
+                shadowing[norm.key_of(content)].update(w for w in words if norm.is_noise(w))
+        self._shadowing = {key: frozenset(words) for key, words in shadowing.items()}
+        self._noise_names = tuple(noise_only)
+        self._noise_name_words = frozenset().union(*noise_only)
         direct: dict[str, Reading] = {}
         systemic = norm.RouteReading(systemic=True)
         for key, targets in self._latin.items():
-            if key not in shadowed and not any(norm.is_noise(w) or norm.is_word_separator(w) for w in key.split(" ")):
+            if not any(norm.is_noise(w) or norm.is_word_separator(w) for w in key.split(" ")):
                 direct[key] = self._assemble([_Part(key, targets, 100.0)], [], [], systemic)
         for key, targets in self._chinese.items():
             direct[key] = self._assemble([_Part(key, targets, 100.0)], [], [], systemic)
         return direct
+
+    def _completes_a_longer_name(self, key: str, words: list[str]) -> bool:
+        """True when ``words`` may hold a name longer than ``key`` or a name made of noise words."""
+        guard = self._shadowing.get(key)
+        if guard is not None and not guard.isdisjoint(words):
+            return True
+        if self._noise_name_words.isdisjoint(words):
+            return False
+        present = set(words)
+        return any(name <= present for name in self._noise_names)
 
     # -- reading -------------------------------------------------------------------
 
@@ -246,13 +307,18 @@ class Resolver:
         if len(content) != 1:
             if not content:
                 return None
-            direct = self._direct.get(norm.key_of(content))
+            key = norm.key_of(content)
+            direct = self._direct.get(key)
+            if direct is not None and len(content) < len(words) and self._completes_a_longer_name(key, words):
+                return None
             if direct is not None or not any(norm.is_separator(w) for w in content):
                 return direct
-            return self._read_list(content)
+            return self._read_list(content, words)
         word = content[0]
         direct = self._direct.get(word)
         if direct is not None:
+            if len(words) > 1 and self._completes_a_longer_name(word, words):
+                return None
             return direct
         if norm.is_cjk(word):
             suffixless, core = norm.chinese_cores(word)
@@ -264,16 +330,18 @@ class Resolver:
         self._read_fuzzy([word], parts, unread)
         return self._assemble(parts, unread, [], norm.RouteReading(systemic=True))
 
-    def _read_list(self, content: list[str]) -> Reading | None:
+    def _read_list(self, content: list[str], words: list[str]) -> Reading | None:
         """Several known names in one line ("rifampin, isoniazid" or "Kaletra (lopinavir/ritonavir)"):
         the precomputed readings merged, as the full reader would; ``None`` if any part is not one."""
-        whole = self._direct.get(norm.key_of([w for w in content if not norm.is_separator(w)]))
+        whole_key = norm.key_of([w for w in content if not norm.is_separator(w)])
+        whole = self._direct.get(whole_key)
         if whole is not None:
-            return whole
+            return None if self._completes_a_longer_name(whole_key, words) else whole
         readings = []
         for segment in _segments(content):
-            reading = self._direct.get(norm.key_of(segment))
-            if reading is None:
+            key = norm.key_of(segment)
+            reading = self._direct.get(key)
+            if reading is None or self._completes_a_longer_name(key, words):
                 return None
             readings.append(reading)
         matches: dict[str, Match] = {}

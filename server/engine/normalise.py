@@ -126,6 +126,8 @@ class _FoldTable(dict[int, str | None]):
 
 
 _FOLD = _FoldTable()
+# Marks that NFKD would spell out as letters ("Coumadin™" -> "coumadintm"): blanked first.
+_MARKS = str.maketrans({"\u2122": " ", "\u2120": " ", "\u00ae": " ", "\u00a9": " "})
 
 
 def fold(text: str) -> str:
@@ -136,7 +138,7 @@ def fold(text: str) -> str:
         >>> fold("ＣＬＡＲＩＴＨＲＯ\u00admycin (Phénytoïne)")
         'clarithromycin  phenytoine '
     """
-    return unicodedata.normalize("NFKD", text).translate(_FOLD)
+    return unicodedata.normalize("NFKD", text.translate(_MARKS)).translate(_FOLD)
 
 
 def is_blank(text: str) -> bool:
