@@ -7,9 +7,9 @@ the knowledge tables at load time and requests at run time.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 
 # Tokens: a run of CJK ideographs; a number with an optional unit ("500mg", "0.5g",
@@ -138,6 +138,8 @@ def fold(text: str) -> str:
         >>> fold("ＣＬＡＲＩＴＨＲＯ\u00admycin (Phénytoïne)")
         'clarithromycin  phenytoine '
     """
+    if text.isascii():  # most names: nothing to decompose
+        return text.translate(_FOLD)
     return unicodedata.normalize("NFKD", text.translate(_MARKS)).translate(_FOLD)
 
 
@@ -152,7 +154,7 @@ def tokens(text: str) -> list[str]:
     """Split folded text into tokens (see ``_TOKEN``); a slash joins doses ("300mg/100mg") and
     separates anything else ("2HRZE/4HR")."""
     found: list[str] = _TOKEN.findall(text)
-    if not any("/" in token and len(token) > 1 for token in found):
+    if "/" not in text or not any("/" in token and len(token) > 1 for token in found):
         return found
     split: list[str] = []
     for token in found:
@@ -182,6 +184,7 @@ def is_word_separator(token: str) -> bool:
     return token in _WORD_SEPARATORS
 
 
+@functools.lru_cache(maxsize=65536)  # doses and forms repeat from one name to the next
 def is_noise(token: str) -> bool:
     """True for a token that never names a drug: a dose, unit, frequency, route, form or salt."""
     if token in NOISE_WORDS or token in NON_SYSTEMIC_WORDS:
@@ -232,21 +235,35 @@ def chinese_cores(word: str) -> tuple[str, str]:
     """A Chinese name without its formulation suffixes, then also without leading salt words:
     盐酸伊曲康唑胶囊 -> (盐酸伊曲康唑, 伊曲康唑). Leading words are tried second because some
     names begin with one (复方磺胺甲噁唑, the compound co-trimoxazole)."""
-    suffixless = _trim(word, str.endswith)
-    return suffixless, _trim(suffixless, str.startswith)
+    suffixless = _trim_suffixes(word)
+    return suffixless, _trim_prefixes(suffixless)
 
 
-def _trim(word: str, has: Callable[[str, str], bool]) -> str:
-    trimmed = True
-    while trimmed:
-        trimmed = False
-        for noise in CHINESE_NOISE:  # longest first
-            # One-character words (克 "gram", 片 "tablet") begin real names (克拉霉素): never trim them in front.
-            if len(word) > len(noise) and has(word, noise) and (has is str.endswith or len(noise) > 1):
-                word = word[: -len(noise)] if has is str.endswith else word[len(noise) :]
-                trimmed = True
+# Noise word lengths, longest first: trimming looks up the word's end (or start) of each length.
+_CHINESE_NOISE_LENGTHS = sorted({len(word) for word in CHINESE_NOISE}, reverse=True)
+
+
+def _trim_suffixes(word: str) -> str:
+    """Drop the longest noise word at the end, again and again, never the whole word."""
+    while True:
+        for length in _CHINESE_NOISE_LENGTHS:
+            if len(word) > length and word[-length:] in _CHINESE_NOISE_SET:
+                word = word[:-length]
                 break
-    return word
+        else:
+            return word
+
+
+def _trim_prefixes(word: str) -> str:
+    """Drop the longest noise word at the start, again and again, never the whole word.
+    One-character words (克 "gram", 片 "tablet") begin real names (克拉霉素): never trimmed in front."""
+    while True:
+        for length in _CHINESE_NOISE_LENGTHS:
+            if length > 1 and len(word) > length and word[:length] in _CHINESE_NOISE_SET:
+                word = word[length:]
+                break
+        else:
+            return word
 
 
 def is_chinese_noise(text: str) -> bool:
