@@ -6,7 +6,6 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
 from pathlib import Path
 
 from . import normalise
@@ -59,9 +58,9 @@ class Engine:
         # Pharmacy lists repeat: the resolution of (list, position, text, date) is built once.
         cache_size = self.resolver.settings.cache_size
         self._resolution = functools.lru_cache(maxsize=cache_size)(self._resolve_input)
-        self._checked_medication = functools.lru_cache(maxsize=cache_size)(self._check_medication)
-        self._checked_therapy = functools.lru_cache(maxsize=cache_size)(self._check_therapy)
-        self._exposure = functools.lru_cache(maxsize=cache_size)(self._read_exposure)
+        # One look-up per item: its field problems, or what it says the patient took and when.
+        self._medication = functools.lru_cache(maxsize=cache_size)(self._medication_item)
+        self._therapy = functools.lru_cache(maxsize=cache_size)(self._therapy_item)
         labels = {category.category_id: category.label for category in knowledge.categories.values()}
         self._books = {pid: RuleBook(protocol, labels) for pid, protocol in knowledge.protocols.items()}
 
@@ -84,19 +83,10 @@ class Engine:
             InvalidRequestError: the request is malformed; every bad field is named.
             ProtocolNotFoundError: ``protocol_id`` names no loaded protocol.
         """
-        first_dose, medications, therapies = self._validate(request)
+        first_dose, exposures = self._read_request(request)
         book = self._books.get(request.protocol_id or self.knowledge.default_protocol_id)
         if book is None:
             raise ProtocolNotFoundError(request.protocol_id, tuple(sorted(self._books)))
-        exposure = self._exposure
-        exposures = [
-            exposure(InputKind.MEDICATION, index, name, last, ongoing, "")
-            for index, (name, last, ongoing) in enumerate(medications)
-        ]
-        exposures += [
-            exposure(InputKind.PRIOR_THERAPY, index, description, ended, False, category)
-            for index, (description, ended, category) in enumerate(therapies)
-        ]
         reasons = evaluate(book, first_dose, exposures)
         reasons.sort(key=_reason_order)
         return CheckResult(
@@ -149,57 +139,60 @@ class Engine:
         )
         return Exposure(resolution, ended, False, category_given=True)
 
-    def _validate(
-        self, request: CheckInput
-    ) -> tuple[date, list[tuple[str, ParsedDate | None, bool]], list[tuple[str, ParsedDate | None, str]]]:
-        """Check every field before any reading (paths are built only for the bad ones).
+    def _read_request(self, request: CheckInput) -> tuple[date, list[Exposure]]:
+        """The first dose and every item read, or ``InvalidRequestError`` naming every bad field.
 
-        Returns the first dose and each item's text, parsed date and flag. Every field is read
-        once (a wire message builds a new string per read), and item checks are cached on the
-        item's own fields: pharmacy lists repeat.
+        Lists over the size limit are refused before any item is looked at. Each item is checked
+        and read in one cached step keyed on its own fields (a wire message builds a new string
+        per read, so each field is read once); an item with a bad field is never read.
         """
         violations: list[FieldViolation] = []
-        limits = self.limits
         first_dose = _first_dose(request.first_dose_date)
         if isinstance(first_dose, FieldViolation):
             violations.append(first_dose)
             first_dose = date.min
-        given_medications, given_therapies = request.medications, request.prior_therapies
-        for field, items in (("medications", given_medications), ("prior_therapies", given_therapies)):
-            if len(items) > limits.max_items:
-                violations.append(FieldViolation(field, f"at most {limits.max_items} {field} per request"))
-        checked_medication, checked_therapy = self._checked_medication, self._checked_therapy
-        medications: list[tuple[str, ParsedDate | None, bool]] = []
-        for index, medication in enumerate(islice(given_medications, limits.max_items)):
-            name = medication.name
-            problems, last = checked_medication(index, name, medication.last_dose_date)
+        medications, therapies = request.medications, request.prior_therapies
+        limit = self.limits.max_items
+        oversize = [
+            FieldViolation(field, f"at most {limit} {field} per request")
+            for field, items in (("medications", medications), ("prior_therapies", therapies))
+            if len(items) > limit
+        ]
+        if oversize:
+            raise InvalidRequestError(violations + oversize)
+        exposures: list[Exposure] = []
+        medication_item, therapy_item = self._medication, self._therapy
+        for index, medication in enumerate(medications):
+            problems, exposure = medication_item(index, medication.name, medication.last_dose_date, medication.ongoing)
             if problems:
                 violations.extend(problems)
-            medications.append((name, last, medication.ongoing))
-        therapies: list[tuple[str, ParsedDate | None, str]] = []
-        for index, therapy in enumerate(islice(given_therapies, limits.max_items)):
-            description, category = therapy.description, therapy.category
-            problems, ended = checked_therapy(index, description, therapy.end_date, category)
+            elif exposure is not None:
+                exposures.append(exposure)
+        for index, therapy in enumerate(therapies):
+            problems, exposure = therapy_item(index, therapy.description, therapy.end_date, therapy.category)
             if problems:
                 violations.extend(problems)
-            therapies.append((description, ended, category))
+            elif exposure is not None:
+                exposures.append(exposure)
         if violations:
             raise InvalidRequestError(violations)
-        return first_dose, medications, therapies
+        return first_dose, exposures
 
-    def _check_medication(
-        self, index: int, name: str, last_dose_date: str
-    ) -> tuple[tuple[FieldViolation, ...], ParsedDate | None]:
+    def _medication_item(
+        self, index: int, name: str, last_dose_date: str, ongoing: bool
+    ) -> tuple[tuple[FieldViolation, ...], Exposure | None]:
         violations: list[FieldViolation] = []
         problem = self._name_problem(name)
         if problem:
             violations.append(FieldViolation(f"medications[{index}].name", problem))
         last = _event_date(last_dose_date, "medications", index, "last_dose_date", violations)
-        return tuple(violations), last
+        if violations:
+            return tuple(violations), None
+        return (), Exposure(self._resolution(InputKind.MEDICATION, index, name, last), last, ongoing)
 
-    def _check_therapy(
+    def _therapy_item(
         self, index: int, description: str, end_date: str, category: str
-    ) -> tuple[tuple[FieldViolation, ...], ParsedDate | None]:
+    ) -> tuple[tuple[FieldViolation, ...], Exposure | None]:
         violations: list[FieldViolation] = []
         categories = self.knowledge.categories
         if category and category not in categories:
@@ -212,14 +205,11 @@ class Engine:
         if problem and not (category and normalise.is_blank(description)):
             violations.append(FieldViolation(f"prior_therapies[{index}].description", problem))
         ended = _event_date(end_date, "prior_therapies", index, "end_date", violations)
-        return tuple(violations), ended
-
-    def _read_exposure(
-        self, kind: InputKind, index: int, text: str, dated: ParsedDate | None, ongoing: bool, category: str
-    ) -> Exposure:
+        if violations:
+            return tuple(violations), None
         if category:
-            return self._therapy_exposure(index, text, category, dated)
-        return Exposure(self._resolution(kind, index, text, dated), dated, ongoing)
+            return (), self._therapy_exposure(index, description, category, ended)
+        return (), Exposure(self._resolution(InputKind.PRIOR_THERAPY, index, description, ended), ended, False)
 
     def _resolve_input(self, kind: InputKind, index: int, text: str, dated: ParsedDate | None) -> Resolution:
         reading = self.resolver.read(text)
