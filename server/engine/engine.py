@@ -241,7 +241,7 @@ def _first_dose(text: str) -> date | FieldViolation:
 
 
 def _reason_order(reason: Reason) -> tuple[int, str, int, str]:
-    return (-reason.severity, reason.input_kind.value, reason.input_index, reason.rule_id)
+    return (-reason.severity, reason.input_kind, reason.input_index, reason.rule_id)  # a StrEnum sorts as its text
 
 
 def _event_date(text: str, field: str, index: int, name: str, violations: list[FieldViolation]) -> ParsedDate | None:
