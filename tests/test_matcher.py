@@ -259,3 +259,38 @@ def test_the_fast_path_agrees_with_the_full_reader_on_names_with_noise(engine, n
     fast, full = _fast_and_full(engine, text)
     if fast is not None:
         assert {m.ingredient for m in fast.matches} == {m.ingredient for m in full.matches}, text
+
+
+def _mutate(word: str, edits: list[tuple[int, int, str]]) -> str:
+    """Apply (kind, position, letter) edits: 0 substitutes, 1 inserts, 2 deletes."""
+    for kind, position, letter in edits:
+        at = position % (len(word) + 1)
+        if kind == 0 and word:
+            at = min(at, len(word) - 1)
+            word = word[:at] + letter + word[at + 1 :]
+        elif kind == 1:
+            word = word[:at] + letter + word[at:]
+        elif word:
+            at = min(at, len(word) - 1)
+            word = word[:at] + word[at + 1 :]
+    return word
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key_index=st.integers(min_value=0, max_value=10**6),
+    edits=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 40), st.sampled_from("abcdefghijklmnopqrstuvwxyz 克拉霉素")),
+        max_size=4,
+    ),
+    min_score=st.sampled_from([50.0, 70.0, 85.0]),
+)
+def test_the_fuzzy_prefilter_never_drops_a_key_that_reaches_the_score(engine, key_index, edits, min_score):
+    from rapidfuzz import fuzz
+
+    for vocabulary in (engine.resolver._latin_fuzzy, engine.resolver._chinese_fuzzy):
+        query = _mutate(vocabulary.keys[key_index % len(vocabulary.keys)], edits)
+        kept = vocabulary.candidates(query, min_score)
+        reaching = [key for key in vocabulary.keys if fuzz.ratio(query, key) >= min_score]
+        assert set(reaching) <= set(kept), query
+        assert [key for key in kept if key in set(reaching)] == reaching  # the order of a full scan

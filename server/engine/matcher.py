@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,18 +104,22 @@ class _FuzzyVocabulary:
     def __init__(self, keys: list[str]) -> None:
         self.keys = sorted(keys, key=len)
         self._key_lengths = np.array([len(key) for key in self.keys], dtype=np.int32)
-        per_key = [Counter(ord(char) % _BUCKETS for char in key) for key in self.keys]
-        deepest = [max((counts[bucket] for counts in per_key), default=0) for bucket in range(_BUCKETS)]
-        # Row of "at least j of class b" (j = 1..deepest[b]); a query's j-th character of class b
-        # beyond deepest[b] can match nothing, so it adds no row.
+        counts = np.zeros((_BUCKETS, len(self.keys)), dtype=np.int32)
+        buckets = [ord(char) % _BUCKETS for key in self.keys for char in key]
+        columns = np.repeat(np.arange(len(self.keys)), self._key_lengths)
+        np.add.at(counts, (np.array(buckets, dtype=np.intp), columns), 1)
+        # Row of "at least j of class b" (j = 1..deepest in any key); a query's j-th character of
+        # class b beyond that can match nothing, so it adds no row.
         self._row_of: list[list[int]] = []
-        rows: list[list[int]] = []
+        blocks: list[np.ndarray] = []
+        first = 0
         for bucket in range(_BUCKETS):
-            self._row_of.append([])
-            for level in range(1, deepest[bucket] + 1):
-                self._row_of[bucket].append(len(rows))
-                rows.append([1 if counts[bucket] >= level else 0 for counts in per_key])
-        self._at_least = np.array(rows, dtype=np.uint8).reshape(len(rows), len(self.keys))
+            deepest = int(counts[bucket].max(initial=0))
+            self._row_of.append(list(range(first, first + deepest)))
+            first += deepest
+            levels = np.arange(1, deepest + 1, dtype=np.int32)[:, None]
+            blocks.append((counts[bucket][None, :] >= levels).astype(np.uint8))
+        self._at_least = np.concatenate(blocks) if first else np.zeros((0, len(self.keys)), dtype=np.uint8)
         self._needed: dict[tuple[float, int], np.ndarray] = {}
         self._alphabetical = sorted(keys)
         # Symmetric-delete index (as in SymSpell): every key under itself and each one-letter

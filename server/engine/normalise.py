@@ -27,7 +27,8 @@ _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
 # What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
 _UNITS = frozenset(
     """
-    % d dl g gm h hr iu kg ku l m2 mcg mcg/kg meq mg mg/kg mg/m2 miu ml mmol mu ng u ug unit units x μg
+    % d day days dl dose g gm h hr iu kg ku l m2 mcg mcg/kg meq mg mg/kg mg/m2 min miu ml mmol mu ng u ug unit
+    units week wk x μg
     """.split()
 )
 _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
@@ -56,6 +57,8 @@ NOISE_WORDS = frozenset(
     suspension sustained syrup tab tablet tablets tablette tabletten tabs take taken takes taking taper tartrate
     tartrato tds the then thrice tid till times titration to trihydrate twice u ug unit units until vial vials
     water week weekly weeks xl xr μg
+    alt alternate autoinjector fri mon n nv other pfs prefilled sat sun syringe syringes tb thu thur thurs
+    tue tues v wed
     """.split()
 )
 
