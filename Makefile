@@ -41,7 +41,12 @@ eval: protos
 	$(BIN)/python -m pip install --quiet -e '.[eval]'
 	$(BIN)/python scripts/evaluate.py
 
+# h2load (Debian's nghttp2-client) is an optional compiled load generator; without it the bench
+# still runs, with its Python load client only.
 bench: protos
+	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -qq nghttp2-client >/dev/null 2>&1; } \
+		|| echo "h2load not installed (apt-get install nghttp2-client): Python load client only"
 	$(BIN)/python scripts/bench.py
 
 soak: protos
