@@ -28,7 +28,7 @@ from .rules import Exposure, RuleBook, earliest_eligible, evaluate, verdict_of
 
 @dataclass(frozen=True, slots=True)
 class RequestLimits:
-    """Bounds checked before any matching work, so one request cannot monopolise a worker."""
+    """Bounds checked before the inputs they bound are read, so one request cannot monopolise a worker."""
 
     max_items: int = 200
     max_name_length: int = 300
