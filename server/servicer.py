@@ -5,8 +5,9 @@ no thread pool, no hand-off between threads for every call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from google.rpc import code_pb2, error_details_pb2
 from washout.v1 import washout_service_pb2 as pb
@@ -45,7 +46,7 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         A passed deadline or a gone client cancels this coroutine: no work is done for nobody.
         """
         engine = self._engine()
-        async for item in request_iterator:
+        async for item in _read_ahead(request_iterator):
             yield self._answer(engine, item.check)
 
     async def CheckBatchStream(
@@ -53,7 +54,7 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.CheckBatchStreamResponse]:
         """Screen a batch, many patients per message; answers keep the order of the requests."""
         engine = self._engine()
-        async for batch in request_iterator:
+        async for batch in _read_ahead(request_iterator):
             yield pb.CheckBatchStreamResponse(results=[self._answer(engine, check) for check in batch.checks])
 
     def _answer(self, engine: Engine, check: pb.CheckRequest) -> pb.CheckStreamResponse:
@@ -75,6 +76,40 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
     async def GetKnowledgeBase(self, request: pb.GetKnowledgeBaseRequest, context: Any) -> pb.GetKnowledgeBaseResponse:
         """Describe the loaded knowledge."""
         return convert.knowledge_message(self._engine().knowledge)
+
+
+_T = TypeVar("_T")
+_READ_AHEAD = 64  # messages read before they are answered: bounded, so a fast client cannot flood memory
+_END = object()
+
+
+async def _read_ahead(messages: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    """The messages of a stream, read by a task of their own while earlier ones are answered.
+
+    Each read and each write of a stream waits for gRPC's completion queue; reading ahead lets
+    the next message arrive while the last answer is being sent, instead of one after the other.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_READ_AHEAD)
+
+    async def pump() -> None:
+        try:
+            async for message in messages:
+                await queue.put(message)
+            await queue.put(_END)
+        except BaseException as error:  # handed to the reader below, which raises it
+            await queue.put(error)
+
+    reader = asyncio.create_task(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        reader.cancel()
 
 
 def _check_error(request_id: str, error: WashoutError) -> pb.CheckError:
