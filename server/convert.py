@@ -45,19 +45,24 @@ _COUNTINGS: dict[Counting, pb.Counting] = {
 
 def check_response(result: CheckResult) -> pb.CheckResponse:
     """The wire ``CheckResponse`` for an engine result."""
-    response = pb.CheckResponse(
-        request_id=result.request_id,
-        verdict=_VERDICTS[result.verdict],
-        earliest_eligible_date=result.earliest_eligible_date.isoformat() if result.earliest_eligible_date else "",
-        knowledge_version=result.knowledge_version,
-        protocol_id=result.protocol_id,
-    )
+    response = pb.CheckResponse()
+    fill_check_response(response, result)
+    return response
+
+
+def fill_check_response(response: pb.CheckResponse, result: CheckResult) -> None:
+    """Write an engine result into an empty ``CheckResponse`` (one inside a stream answer: no copy)."""
+    response.request_id = result.request_id
+    response.verdict = _VERDICTS[result.verdict]
+    if result.earliest_eligible_date is not None:
+        response.earliest_eligible_date = result.earliest_eligible_date.isoformat()
+    response.knowledge_version = result.knowledge_version
+    response.protocol_id = result.protocol_id
     # Repeated fields merge by concatenation on the wire, so each reason and resolution is encoded
     # once (cached) and the list is parsed in C, instead of copying sub-messages one by one.
     response.MergeFromString(
         b"".join([*map(_encoded_reason, result.reasons), *map(_encoded_resolution, result.resolutions)])
     )
-    return response
 
 
 @functools.lru_cache(maxsize=32768)

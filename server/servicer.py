@@ -6,7 +6,7 @@ no thread pool, no hand-off between threads for every call."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from google.rpc import code_pb2, error_details_pb2
@@ -63,7 +63,9 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         except WashoutError as error:
             return pb.CheckStreamResponse(error=_check_error(check.request_id, error))
         self._record(result)
-        return pb.CheckStreamResponse(check=convert.check_response(result))
+        answer = pb.CheckStreamResponse()
+        convert.fill_check_response(answer.check, result)
+        return answer
 
     async def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
         """Read names into ingredients."""
@@ -83,7 +85,7 @@ _READ_AHEAD = 64  # messages read before they are answered: bounded, so a fast c
 _END = object()
 
 
-async def _read_ahead(messages: AsyncIterator[_T]) -> AsyncIterator[_T]:
+async def _read_ahead(messages: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
     """The messages of a stream, read by a task of their own while earlier ones are answered.
 
     Each read and each write of a stream waits for gRPC's completion queue; reading ahead lets
