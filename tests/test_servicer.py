@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from server.servicer import _READ_AHEAD, _read_ahead
 
 
-async def _source(count: int, pulled: list[int], fail_at: int | None = None):
+async def _source(count: int, pulled: list[int], fail_at: int | None = None) -> AsyncIterator[int]:
     for index in range(count):
         if index == fail_at:
             raise RuntimeError("client went away")
