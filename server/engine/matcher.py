@@ -352,7 +352,8 @@ class Resolver:
         candidates: dict[str, Match] = {}
         notes: list[str] = []
         for reading in readings:
-            notes.extend(note for note in reading.notes if note not in notes)
+            if reading.notes:
+                notes.extend(note for note in reading.notes if note not in notes)
             for match in reading.matches:
                 kept = candidates if match.method is MatchMethod.REVIEW_BAND else matches
                 if match.ingredient not in kept or kept[match.ingredient].score < match.score:
