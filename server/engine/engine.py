@@ -55,7 +55,7 @@ class Engine:
         self.knowledge = knowledge
         self.limits = limits or RequestLimits()
         self.resolver = Resolver(knowledge, settings)
-        # Pharmacy lists repeat: the resolution of (list, position, text, date) is built once.
+        # Pharmacy lists repeat: the resolution of (list, position, text, date notes) is built once.
         cache_size = self.resolver.settings.cache_size
         self._resolution = functools.lru_cache(maxsize=cache_size)(self._resolve_input)
         # One look-up per item: its field problems, or what it says the patient took and when.
@@ -114,7 +114,7 @@ class Engine:
                 violations.append(FieldViolation(f"names[{index}]", problem))
         if violations:
             raise InvalidRequestError(violations)
-        return tuple(self._resolution(InputKind.NAME, index, name, None) for index, name in enumerate(names))
+        return tuple(self._resolution(InputKind.NAME, index, name, ()) for index, name in enumerate(names))
 
     # -- helpers -------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class Engine:
         last = _event_date(last_dose_date, "medications", index, "last_dose_date", violations)
         if violations:
             return tuple(violations), None
-        return (), Exposure(self._resolution(InputKind.MEDICATION, index, name, last), last, ongoing)
+        return (), Exposure(self._resolution(InputKind.MEDICATION, index, name, _date_notes(last)), last, ongoing)
 
     def _therapy_item(
         self, index: int, description: str, end_date: str, category: str
@@ -209,9 +209,13 @@ class Engine:
             return tuple(violations), None
         if category:
             return (), self._therapy_exposure(index, description, category, ended)
-        return (), Exposure(self._resolution(InputKind.PRIOR_THERAPY, index, description, ended), ended, False)
+        return (), Exposure(
+            self._resolution(InputKind.PRIOR_THERAPY, index, description, _date_notes(ended)), ended, False
+        )
 
-    def _resolve_input(self, kind: InputKind, index: int, text: str, dated: ParsedDate | None) -> Resolution:
+    def _resolve_input(self, kind: InputKind, index: int, text: str, date_notes: tuple[str, ...]) -> Resolution:
+        # Keyed on the date's notes, not the date: a full date adds nothing to how an input reads,
+        # so every dose date of the same input at the same place shares one resolution.
         reading = self.resolver.read(text)
         return Resolution(
             input_kind=kind,
@@ -219,7 +223,7 @@ class Engine:
             input=text,
             status=reading.status,
             matches=reading.matches,
-            notes=_date_notes(dated) + reading.notes,
+            notes=date_notes + reading.notes,
             unread=reading.unread,
         )
 
