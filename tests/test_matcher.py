@@ -294,3 +294,15 @@ def test_the_fuzzy_prefilter_never_drops_a_key_that_reaches_the_score(engine, ke
         reaching = [key for key in vocabulary.keys if fuzz.ratio(query, key) >= min_score]
         assert set(reaching) <= set(kept), query
         assert [key for key in kept if key in set(reaching)] == reaching  # the order of a full scan
+
+
+@pytest.mark.parametrize(
+    ("text", "restricted"),
+    [
+        ("platanol", "cisplatin"),  # Patanol (olopatadine, harmless) 93 vs Platinol (cisplatin) 88
+    ],
+)
+def test_a_harmless_fuzzy_reading_does_not_hide_a_close_restricted_candidate(engine, text, restricted):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert restricted in {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND}

@@ -510,6 +510,10 @@ class Resolver:
             return None
         best_target, best_score = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if self._restricted_contender(ranked, settings.accept_score):
+            # A confident-looking harmless reading must not hide a restricted agent that also reads
+            # well ("platanol": Patanol 93, Platinol 88): a false "eligible" is the worst failure.
+            return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
             return _Part(query, (best_target,), best_score, fuzzy=True)
         if len(ranked) == 1 and best_score >= settings.lone_accept_score:
@@ -537,6 +541,17 @@ class Resolver:
         if score < self.settings.accept_score:
             return None
         return _Part(query, (self._latin[best][0],), float(score), fuzzy=True, rule="one slip from a single known name")
+
+    def _restricted_contender(self, ranked: list[tuple[_Target, float]], floor: float) -> bool:
+        """True when the best reading restricts nothing but another candidate scoring at least
+        ``floor`` is a restricted agent."""
+        best, _ = ranked[0]
+        if any(self._categories.get(ingredient) for ingredient in best.ingredients):
+            return False
+        return any(
+            score >= floor and any(self._categories.get(ingredient) for ingredient in target.ingredients)
+            for target, score in ranked[1:]
+        )
 
     def _unique_prefix(self, query: str) -> _Part | None:
         """A truncated name ("clarithro") that begins the names of one ingredient only."""
