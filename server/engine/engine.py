@@ -160,16 +160,11 @@ class Engine:
         ]
         if oversize:
             raise InvalidRequestError(violations + oversize)
-        exposures: list[Exposure] = []
         medication_item, therapy_item = self._medication, self._therapy
-        for index, medication in enumerate(medications):
-            problems, exposure = medication_item(index, medication.name, medication.last_dose_date, medication.ongoing)
-            if problems:
-                violations.extend(problems)
-            elif exposure is not None:
-                exposures.append(exposure)
-        for index, therapy in enumerate(therapies):
-            problems, exposure = therapy_item(index, therapy.description, therapy.end_date, therapy.category)
+        items = [medication_item(i, m.name, m.last_dose_date, m.ongoing) for i, m in enumerate(medications)]
+        items += [therapy_item(i, t.description, t.end_date, t.category) for i, t in enumerate(therapies)]
+        exposures: list[Exposure] = []
+        for problems, exposure in items:
             if problems:
                 violations.extend(problems)
             elif exposure is not None:
