@@ -98,7 +98,7 @@ async def _read_ahead(messages: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
             async for message in messages:
                 await queue.put(message)
             await queue.put(_END)
-        except BaseException as error:  # handed to the reader below, which raises it
+        except Exception as error:  # handed to the reader below, which raises it; a cancellation is not caught
             await queue.put(error)
 
     reader = asyncio.create_task(pump())
