@@ -41,7 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -787,8 +788,7 @@ class Repeated:
     @property
     def median(self) -> LoadResult:
         """The run with the median calls/s."""
-        ordered = sorted(self.runs, key=lambda run: run.qps)
-        return ordered[(len(ordered) - 1) // 2]
+        return _median_run(self.runs)
 
     def describe(self) -> str:
         """The median run, with the range over runs when there were several."""
@@ -855,7 +855,11 @@ def bench_unary_h2load(
     return runs["health"], runs["check"]
 
 
-def _median_run(runs: Sequence[Any]) -> Any:
+_Run = typing.TypeVar("_Run", "LoadResult", "H2loadResult")
+
+
+def _median_run(runs: Sequence[_Run]) -> _Run:
+    """The run with the median calls/s."""
     ordered = sorted(runs, key=lambda run: run.qps)
     return ordered[(len(ordered) - 1) // 2]
 
@@ -905,19 +909,32 @@ async def _timed_stream(
     return StreamResult(count, elapsed, errors, server_cpu, client_cpu)
 
 
-async def bench_stream(server: ServerProcess, count: int) -> StreamResult:
-    """One CheckStream of ``count`` requests, one patient per message, after a small warm-up stream."""
-    requests = stream_requests(count)
+async def _bench_a_stream(
+    server: ServerProcess,
+    name: str,
+    warm_up: Sequence[Any],
+    messages: Sequence[Any],
+    patients: int,
+    results_of: Callable[[Any], Iterable[pb.CheckStreamResponse]],
+) -> StreamResult:
+    """Send ``warm_up`` over one stream of method ``name``, then time ``messages`` over another."""
     async with _channel(server.target) as channel:
-        stub = pb_grpc.WashoutServiceStub(channel)
-        async for _ in stub.CheckStream(iter(requests[:500]), timeout=120):
+        method = getattr(pb_grpc.WashoutServiceStub(channel), name)
+        async for _ in method(iter(warm_up), timeout=120):
             pass
 
         async def answers() -> AsyncIterator[pb.CheckStreamResponse]:
-            async for reply in stub.CheckStream(iter(requests), timeout=300):
-                yield reply
+            async for reply in method(iter(messages), timeout=300):
+                for result in results_of(reply):
+                    yield result
 
-        return await _timed_stream(server, count, "CheckStream", answers)
+        return await _timed_stream(server, patients, name, answers)
+
+
+async def bench_stream(server: ServerProcess, count: int) -> StreamResult:
+    """One CheckStream of ``count`` requests, one patient per message, after a small warm-up stream."""
+    requests = stream_requests(count)
+    return await _bench_a_stream(server, "CheckStream", requests[:500], requests, count, lambda reply: (reply,))
 
 
 def bench_stream_h2load(server: ServerProcess, count: int) -> tuple[float, H2loadResult]:
@@ -937,17 +954,7 @@ async def bench_batch_stream(server: ServerProcess, count: int, per_message: int
     batches = [
         pb.CheckBatchStreamRequest(checks=checks[start : start + per_message]) for start in range(0, count, per_message)
     ]
-    async with _channel(server.target) as channel:
-        stub = pb_grpc.WashoutServiceStub(channel)
-        async for _ in stub.CheckBatchStream(iter(batches[:5]), timeout=120):
-            pass
-
-        async def answers() -> AsyncIterator[pb.CheckStreamResponse]:
-            async for reply in stub.CheckBatchStream(iter(batches), timeout=300):
-                for result in reply.results:
-                    yield result
-
-        return await _timed_stream(server, count, "CheckBatchStream", answers)
+    return await _bench_a_stream(server, "CheckBatchStream", batches[:5], batches, count, lambda reply: reply.results)
 
 
 async def bench_workers_load(

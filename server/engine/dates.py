@@ -5,10 +5,10 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
-from .model import hash_once
+from .model import hash_once, hash_slot
 
 _FULL = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -22,7 +22,7 @@ class ParsedDate:
 
     value: date
     precision: str  # "day", "month" or "year"
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    _hash: int = hash_slot()
 
     @property
     def partial(self) -> bool:

@@ -268,9 +268,15 @@ class Resolver:
 
     def _completes_a_longer_name(self, key: str, words: list[str]) -> bool:
         """True when ``words`` may hold a name longer than ``key`` or a name made of noise words."""
+        return self._shadowed(key, words) or self._holds_a_noise_name(words)
+
+    def _shadowed(self, key: str, words: list[str]) -> bool:
+        """True when ``words`` hold a word of a longer name that reduces to ``key``."""
         guard = self._shadowing.get(key)
-        if guard is not None and not guard.isdisjoint(words):
-            return True
+        return guard is not None and not guard.isdisjoint(words)
+
+    def _holds_a_noise_name(self, words: list[str]) -> bool:
+        """True when ``words`` hold every word of a name made of noise words ("sodium chloride")."""
         if self._noise_name_words.isdisjoint(words):
             return False
         present = set(words)
@@ -337,15 +343,17 @@ class Resolver:
     def _read_list(self, content: list[str], words: list[str]) -> Reading | None:
         """Several known names in one line ("rifampin, isoniazid" or "Kaletra (lopinavir/ritonavir)"):
         the precomputed readings merged, as the full reader would; ``None`` if any part is not one."""
+        if self._holds_a_noise_name(words):
+            return None
         whole_key = norm.key_of([w for w in content if not norm.is_separator(w)])
         whole = self._direct.get(whole_key)
         if whole is not None:
-            return None if self._completes_a_longer_name(whole_key, words) else whole
+            return None if self._shadowed(whole_key, words) else whole
         readings = []
         for segment in _segments(content):
             key = norm.key_of(segment)
             reading = self._direct.get(key)
-            if reading is None or self._completes_a_longer_name(key, words):
+            if reading is None or self._shadowed(key, words):
                 return None
             readings.append(reading)
         matches: dict[str, Match] = {}

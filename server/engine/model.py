@@ -18,7 +18,7 @@ def hash_once(cls: type[_T]) -> type[_T]:
 
     These objects are keys of the engine's caches and nest (a resolution holds matches), so the
     dataclass hash would rehash the whole tree on every look-up. The class must declare
-    ``_hash: int = field(default=0, init=False, repr=False, compare=False)``.
+    ``_hash: int = hash_slot()``.
     """
     values = operator.attrgetter(*(f.name for f in dataclasses.fields(cls) if f.compare))  # type: ignore[arg-type]
 
@@ -33,7 +33,8 @@ def hash_once(cls: type[_T]) -> type[_T]:
     return cls
 
 
-def _hash_slot() -> typing.Any:
+def hash_slot() -> typing.Any:
+    """The field a ``hash_once`` class keeps its hash in: not set by ``__init__``, not compared, not shown."""
     return field(default=0, init=False, repr=False, compare=False)
 
 
@@ -161,7 +162,7 @@ class Match:
     matched_alias: str
     matched_text: str
     systemic: bool = True
-    _hash: int = _hash_slot()
+    _hash: int = hash_slot()
 
 
 @hash_once
@@ -176,7 +177,7 @@ class Resolution:
     matches: tuple[Match, ...]
     notes: tuple[str, ...] = ()
     unread: tuple[str, ...] = ()
-    _hash: int = _hash_slot()
+    _hash: int = hash_slot()
 
 
 @hash_once
@@ -193,7 +194,7 @@ class Rule:
     replaces: tuple[str, ...]
     criterion: str
     source: str
-    _hash: int = _hash_slot()
+    _hash: int = hash_slot()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,7 @@ class Reason:
     input_kind: InputKind
     input_index: int
     criterion: str = ""
-    _hash: int = _hash_slot()
+    _hash: int = hash_slot()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .dates import ParsedDate
@@ -28,6 +28,7 @@ from .model import (
     Rule,
     Verdict,
     hash_once,
+    hash_slot,
 )
 
 UNRECOGNISED_RULE = "UNRECOGNISED_INPUT"
@@ -43,7 +44,7 @@ class Exposure:
     last: ParsedDate | None
     ongoing: bool
     category_given: bool = False
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    _hash: int = hash_slot()
 
     @property
     def text(self) -> str:
