@@ -19,13 +19,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from washout.v1 import washout_service_pb2 as pb
-from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
 from server.audit import AuditLog
 from server.config import ServerConfig
 from server.engine import Engine, KnowledgeError, RequestLimits
 from server.interceptors import BearerTokenInterceptor, CallSummary, CallTracker, ErrorMappingInterceptor
-from server.servicer import WashoutServicer
+from server.servicer import WashoutServicer, add_to_server
 
 _LOGGER = logging.getLogger("washout.server")
 _T = TypeVar("_T")
@@ -117,9 +116,7 @@ async def build_service(config: ServerConfig, holder: EngineHolder | None = None
     ]
     server = grpc.aio.server(interceptors=interceptors, options=options)
     audit = AuditLog(config.audit_log) if config.audit_log else None
-    pb_grpc.add_WashoutServiceServicer_to_server(
-        WashoutServicer(holder.current, audit.record if audit else None), server
-    )
+    add_to_server(WashoutServicer(holder.current, audit.record if audit else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:

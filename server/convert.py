@@ -1,10 +1,20 @@
-"""Conversions between the wire messages of ``washout.v1`` and the engine's value types."""
+"""Conversions between the wire messages of ``washout.v1`` and the engine's value types.
+
+Check answers are the hot path, so they are also written straight to wire bytes: protobuf's
+encoding of a message is the concatenation of its fields' encodings, so the header of an answer
+is encoded per call and each reason and resolution once (cached), and the bytes are joined.
+``encoded_check_response`` parses to exactly what ``check_response`` builds (a test holds it).
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import cast
 
+from google.protobuf.message import Message
 from washout.v1 import washout_service_pb2 as pb
 
 from server.engine import (
@@ -41,6 +51,90 @@ _METHODS: dict[MatchMethod, pb.MatchMethod] = {
 _COUNTINGS: dict[Counting, pb.Counting] = {
     counting: cast(pb.Counting, pb.Counting.Value(f"COUNTING_{counting.name}")) for counting in Counting
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An answer already in wire form, with its verdict (``pb.Verdict``, 0 when it has none) for the call log."""
+
+    data: bytes
+    verdict: int = 0
+
+
+def serializer(message_type: type[Message]) -> Callable[[Message | Encoded], bytes]:
+    """A gRPC response serializer for ``message_type`` that also passes ``Encoded`` answers through."""
+    serialize = message_type.SerializeToString
+
+    def to_bytes(answer: Message | Encoded) -> bytes:
+        return answer.data if isinstance(answer, Encoded) else bytes(serialize(answer))
+
+    return to_bytes
+
+
+def encoded_check_response(result: CheckResult) -> Encoded:
+    """The wire bytes of ``check_response(result)``."""
+    verdict = _VERDICTS[result.verdict]
+    header = _encoded_header(verdict, result.earliest_eligible_date, result.knowledge_version, result.protocol_id)
+    return Encoded(
+        b"".join(
+            [
+                _string_field(_REQUEST_ID_FIELD, result.request_id),
+                header,
+                *map(_encoded_reason, result.reasons),
+                *map(_encoded_resolution, result.resolutions),
+            ]
+        ),
+        verdict,
+    )
+
+
+def encoded_stream_answer(result: CheckResult) -> Encoded:
+    """The wire bytes of a ``CheckStreamResponse`` holding ``check_response(result)``."""
+    check = encoded_check_response(result)
+    return Encoded(_length_delimited(_STREAM_CHECK_FIELD, check.data), check.verdict)
+
+
+def encoded_batch_answer(answers: list[Encoded]) -> Encoded:
+    """The wire bytes of a ``CheckBatchStreamResponse`` holding ``answers`` (encoded stream answers) in order."""
+    return Encoded(b"".join([_length_delimited(_BATCH_RESULTS_FIELD, answer.data) for answer in answers]))
+
+
+def encoded(message: pb.CheckStreamResponse) -> Encoded:
+    """A message built the ordinary way (an error answer), in wire form."""
+    return Encoded(bytes(message.SerializeToString()))
+
+
+# Field numbers written by hand above, read from the generated descriptors.
+_REQUEST_ID_FIELD = pb.CheckResponse.DESCRIPTOR.fields_by_name["request_id"].number
+_STREAM_CHECK_FIELD = pb.CheckStreamResponse.DESCRIPTOR.fields_by_name["check"].number
+_BATCH_RESULTS_FIELD = pb.CheckBatchStreamResponse.DESCRIPTOR.fields_by_name["results"].number
+_LENGTH_DELIMITED = 2  # protobuf wire type of strings, bytes and sub-messages
+
+
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+    """One length-delimited field: key, length as a base-128 varint, payload."""
+    head = bytearray()
+    for value in ((field_number << 3) | _LENGTH_DELIMITED, len(payload)):
+        while value > 0x7F:
+            head.append(0x80 | (value & 0x7F))
+            value >>= 7
+        head.append(value)
+    return bytes(head) + payload
+
+
+def _string_field(field_number: int, text: str) -> bytes:
+    # proto3 leaves a default (empty) value off the wire.
+    return _length_delimited(field_number, text.encode()) if text else b""
+
+
+@functools.lru_cache(maxsize=4096)  # a handful of verdicts, dates and versions at a time
+def _encoded_header(verdict: int, earliest: date | None, knowledge_version: str, protocol_id: str) -> bytes:
+    header = pb.CheckResponse(
+        verdict=cast(pb.Verdict, verdict), knowledge_version=knowledge_version, protocol_id=protocol_id
+    )
+    if earliest is not None:
+        header.earliest_eligible_date = earliest.isoformat()
+    return bytes(header.SerializeToString())
 
 
 def check_response(result: CheckResult) -> pb.CheckResponse:

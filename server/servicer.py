@@ -1,7 +1,8 @@
 """The gRPC servicer (asyncio): wire messages in, engine calls, wire messages out; nothing else.
 
 The engine is pure CPU work of a fraction of a millisecond, so it runs on the event loop itself:
-no thread pool, no hand-off between threads for every call."""
+no thread pool, no hand-off between threads for every call. Check answers leave as bytes written
+by ``convert`` (``Encoded``), so ``add_to_server`` registers serializers that pass them through."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import grpc
+from google.protobuf import message_factory
 from google.rpc import code_pb2, error_details_pb2
 from washout.v1 import washout_service_pb2 as pb
 from washout.v1 import washout_service_pb2_grpc as pb_grpc
@@ -31,41 +34,43 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         self._engine = current_engine
         self._record = record or (lambda result: None)
 
-    async def Check(self, request: pb.CheckRequest, context: Any) -> pb.CheckResponse:
+    async def Check(self, request: pb.CheckRequest, context: Any) -> convert.Encoded:
         """Screen one patient."""
         # The wire message has every attribute the engine reads (``CheckInput``): no copy is made.
         result = self._engine().check(request)
         self._record(result)
-        return convert.check_response(result)
+        return convert.encoded_check_response(result)
 
     async def CheckStream(
         self, request_iterator: AsyncIterator[pb.CheckStreamRequest], context: Any
-    ) -> AsyncIterator[pb.CheckStreamResponse]:
+    ) -> AsyncIterator[convert.Encoded]:
         """Screen a batch, one answer per request in order; a bad request gets an error entry, not a dead stream.
 
         A passed deadline or a gone client cancels this coroutine: no work is done for nobody.
         """
         engine = self._engine()
-        async for item in _read_ahead(request_iterator):
-            yield self._answer(engine, item.check)
+        async for answer in _answered_ahead(request_iterator, lambda item: self._answer(engine, item.check)):
+            yield answer
 
     async def CheckBatchStream(
         self, request_iterator: AsyncIterator[pb.CheckBatchStreamRequest], context: Any
-    ) -> AsyncIterator[pb.CheckBatchStreamResponse]:
+    ) -> AsyncIterator[convert.Encoded]:
         """Screen a batch, many patients per message; answers keep the order of the requests."""
         engine = self._engine()
-        async for batch in _read_ahead(request_iterator):
-            yield pb.CheckBatchStreamResponse(results=[self._answer(engine, check) for check in batch.checks])
 
-    def _answer(self, engine: Engine, check: pb.CheckRequest) -> pb.CheckStreamResponse:
+        def answer_batch(batch: pb.CheckBatchStreamRequest) -> convert.Encoded:
+            return convert.encoded_batch_answer([self._answer(engine, check) for check in batch.checks])
+
+        async for answer in _answered_ahead(request_iterator, answer_batch):
+            yield answer
+
+    def _answer(self, engine: Engine, check: pb.CheckRequest) -> convert.Encoded:
         try:
             result = engine.check(check)
         except WashoutError as error:
-            return pb.CheckStreamResponse(error=_check_error(check.request_id, error))
+            return convert.encoded(pb.CheckStreamResponse(error=_check_error(check.request_id, error)))
         self._record(result)
-        answer = pb.CheckStreamResponse()
-        convert.fill_check_response(answer.check, result)
-        return answer
+        return convert.encoded_stream_answer(result)
 
     async def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
         """Read names into ingredients."""
@@ -80,23 +85,52 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         return convert.knowledge_message(self._engine().knowledge)
 
 
+_HANDLER_KINDS: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def add_to_server(servicer: WashoutServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer`` as the generated ``add_WashoutServiceServicer_to_server`` would, with
+    response serializers that also take answers already in wire form (``convert.Encoded``)."""
+    service = pb.DESCRIPTOR.services_by_name["WashoutService"]
+    handlers = {}
+    for method in service.methods:
+        request_type = message_factory.GetMessageClass(method.input_type)
+        response_type = message_factory.GetMessageClass(method.output_type)
+        make = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=request_type.FromString,
+            response_serializer=convert.serializer(response_type),
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
 _T = TypeVar("_T")
-_READ_AHEAD = 64  # messages read before they are answered: bounded, so a fast client cannot flood memory
+_A = TypeVar("_A")
+_READ_AHEAD = 64  # answers made before they are sent: bounded, so a fast client cannot flood memory
 _END = object()
 
 
-async def _read_ahead(messages: AsyncIterator[_T]) -> AsyncGenerator[_T, None]:
-    """The messages of a stream, read by a task of their own while earlier ones are answered.
+async def _answered_ahead(messages: AsyncIterator[_T], answer: Callable[[_T], _A]) -> AsyncGenerator[_A, None]:
+    """The answers to the messages of a stream, in order, made by a task of their own while earlier
+    answers are being sent.
 
-    Each read and each write of a stream waits for gRPC's completion queue; reading ahead lets
-    the next message arrive while the last answer is being sent, instead of one after the other.
+    Each read and each write of a stream waits for gRPC's completion queue, and a stream has one
+    write in flight at a time: answering ahead lets the next messages arrive and be answered while
+    the last answer is on its way, instead of one step after the other.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_READ_AHEAD)
 
     async def pump() -> None:
         try:
             async for message in messages:
-                await queue.put(message)
+                await queue.put(answer(message))
             await queue.put(_END)
         except Exception as error:  # handed to the reader below, which raises it; a cancellation is not caught
             await queue.put(error)

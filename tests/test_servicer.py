@@ -1,4 +1,4 @@
-"""The servicer's stream plumbing: reading ahead keeps order, stays bounded and passes errors on."""
+"""The servicer's stream plumbing: answering ahead keeps order, stays bounded and passes errors on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.servicer import _READ_AHEAD, _read_ahead
+from server.servicer import _READ_AHEAD, _answered_ahead
 
 
 async def _source(count: int, pulled: list[int], fail_at: int | None = None) -> AsyncIterator[int]:
@@ -18,17 +18,17 @@ async def _source(count: int, pulled: list[int], fail_at: int | None = None) -> 
         yield index
 
 
-def test_read_ahead_keeps_every_message_in_order():
+def test_answers_keep_the_order_of_the_messages():
     async def run() -> list[int]:
-        return [item async for item in _read_ahead(_source(500, []))]
+        return [item async for item in _answered_ahead(_source(500, []), lambda item: item * item)]
 
-    assert asyncio.run(run()) == list(range(500))
+    assert asyncio.run(run()) == [index * index for index in range(500)]
 
 
-def test_read_ahead_reads_a_bounded_number_of_messages_ahead():
+def test_a_bounded_number_of_messages_is_answered_ahead():
     async def run() -> int:
         pulled: list[int] = []
-        stream = _read_ahead(_source(10_000, pulled))
+        stream = _answered_ahead(_source(10_000, pulled), lambda item: item)
         first = await anext(stream)
         await asyncio.sleep(0.05)  # the reader task runs as far as the queue lets it
         ahead = len(pulled) - first
@@ -38,12 +38,28 @@ def test_read_ahead_reads_a_bounded_number_of_messages_ahead():
     assert asyncio.run(run()) <= _READ_AHEAD + 2
 
 
-def test_read_ahead_raises_the_source_error_after_the_messages_before_it():
+def test_the_source_error_is_raised_after_the_answers_before_it():
     async def run() -> list[int]:
         seen: list[int] = []
         with pytest.raises(RuntimeError, match="client went away"):
-            async for item in _read_ahead(_source(100, [], fail_at=30)):
+            async for item in _answered_ahead(_source(100, [], fail_at=30), lambda item: item):
                 seen.append(item)
         return seen
 
     assert asyncio.run(run()) == list(range(30))
+
+
+def test_an_answer_error_is_raised_after_the_answers_before_it():
+    def answer(item: int) -> int:
+        if item == 7:
+            raise ValueError("engine bug")
+        return item
+
+    async def run() -> list[int]:
+        seen: list[int] = []
+        with pytest.raises(ValueError, match="engine bug"):
+            async for item in _answered_ahead(_source(100, []), answer):
+                seen.append(item)
+        return seen
+
+    assert asyncio.run(run()) == list(range(7))

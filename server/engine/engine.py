@@ -23,7 +23,11 @@ from .model import (
     Resolution,
     ResolutionStatus,
 )
-from .rules import Exposure, RuleBook, earliest_eligible, evaluate, verdict_of
+from .rules import Assessment, Exposure, RuleBook, combine, earliest_eligible, verdict_of
+
+# One item of a request: its field problems, or what it says the patient took and when, with what
+# the protocol says of it on the planned first dose (``None`` when there is no valid one to assess).
+_Item = tuple[tuple[FieldViolation, ...], Exposure | None, Assessment | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,8 @@ class Engine:
         # Pharmacy lists repeat: the resolution of (list, position, text, date notes) is built once.
         cache_size = self.resolver.settings.cache_size
         self._resolution = functools.lru_cache(maxsize=cache_size)(self._resolve_input)
-        # One look-up per item: its field problems, or what it says the patient took and when.
+        # One look-up per item and planned first dose: its field problems, or its exposure and what
+        # the protocol says of it. The key is the item's own fields, so it hashes in C.
         self._medication = functools.lru_cache(maxsize=cache_size)(self._medication_item)
         self._therapy = functools.lru_cache(maxsize=cache_size)(self._therapy_item)
         labels = {category.category_id: category.label for category in knowledge.categories.values()}
@@ -83,11 +88,11 @@ class Engine:
             InvalidRequestError: the request is malformed; every bad field is named.
             ProtocolNotFoundError: ``protocol_id`` names no loaded protocol.
         """
-        first_dose, exposures = self._read_request(request)
         book = self._books.get(request.protocol_id or self.knowledge.default_protocol_id)
+        first_dose, assessed = self._read_request(request, book)
         if book is None:
             raise ProtocolNotFoundError(request.protocol_id, tuple(sorted(self._books)))
-        reasons = evaluate(book, first_dose, exposures)
+        reasons = combine(book, first_dose, assessed)
         reasons.sort(key=_reason_order)
         return CheckResult(
             request_id=request.request_id,
@@ -96,7 +101,7 @@ class Engine:
             reasons=tuple(reasons),
             earliest_eligible_date=earliest_eligible(reasons, first_dose),
             knowledge_version=self.version,
-            resolutions=tuple([exposure.resolution for exposure in exposures]),
+            resolutions=tuple([exposure.resolution for exposure, _ in assessed]),
         )
 
     def resolve(self, names: Sequence[str]) -> tuple[Resolution, ...]:
@@ -139,18 +144,21 @@ class Engine:
         )
         return Exposure(resolution, ended, False, category_given=True)
 
-    def _read_request(self, request: CheckInput) -> tuple[date, list[Exposure]]:
-        """The first dose and every item read, or ``InvalidRequestError`` naming every bad field.
+    def _read_request(
+        self, request: CheckInput, book: RuleBook | None
+    ) -> tuple[date, list[tuple[Exposure, Assessment]]]:
+        """The first dose and every item read and assessed, or ``InvalidRequestError`` naming every bad field.
 
-        Lists over the size limit are refused before any item is looked at. Each item is checked
-        and read in one cached step keyed on its own fields (a wire message builds a new string
-        per read, so each field is read once); an item with a bad field is never read.
+        Lists over the size limit are refused before any item is looked at. Each item is checked,
+        read and assessed in one cached step keyed on its own fields and the first dose (a wire
+        message builds a new string per read, so each field is read once); an item with a bad
+        field is never read. Nothing is assessed without a protocol and a valid first dose.
         """
         violations: list[FieldViolation] = []
         first_dose = _first_dose(request.first_dose_date)
         if isinstance(first_dose, FieldViolation):
             violations.append(first_dose)
-            first_dose = date.min
+            first_dose, book = date.min, None
         medications, therapies = request.medications, request.prior_therapies
         limit = self.limits.max_items
         oversize = [
@@ -161,33 +169,38 @@ class Engine:
         if oversize:
             raise InvalidRequestError(violations + oversize)
         medication_item, therapy_item = self._medication, self._therapy
-        items = [medication_item(i, m.name, m.last_dose_date, m.ongoing) for i, m in enumerate(medications)]
-        items += [therapy_item(i, t.description, t.end_date, t.category) for i, t in enumerate(therapies)]
-        exposures: list[Exposure] = []
-        for problems, exposure in items:
+        items = [
+            medication_item(book, first_dose, i, m.name, m.last_dose_date, m.ongoing) for i, m in enumerate(medications)
+        ]
+        items += [
+            therapy_item(book, first_dose, i, t.description, t.end_date, t.category) for i, t in enumerate(therapies)
+        ]
+        assessed: list[tuple[Exposure, Assessment]] = []
+        for problems, exposure, assessment in items:
             if problems:
                 violations.extend(problems)
-            elif exposure is not None:
-                exposures.append(exposure)
+            elif exposure is not None and assessment is not None:
+                assessed.append((exposure, assessment))
         if violations:
             raise InvalidRequestError(violations)
-        return first_dose, exposures
+        return first_dose, assessed
 
     def _medication_item(
-        self, index: int, name: str, last_dose_date: str, ongoing: bool
-    ) -> tuple[tuple[FieldViolation, ...], Exposure | None]:
+        self, book: RuleBook | None, first_dose: date, index: int, name: str, last_dose_date: str, ongoing: bool
+    ) -> _Item:
         violations: list[FieldViolation] = []
         problem = self._name_problem(name)
         if problem:
             violations.append(FieldViolation(f"medications[{index}].name", problem))
         last = _event_date(last_dose_date, "medications", index, "last_dose_date", violations)
         if violations:
-            return tuple(violations), None
-        return (), Exposure(self._resolution(InputKind.MEDICATION, index, name, _date_notes(last)), last, ongoing)
+            return tuple(violations), None, None
+        exposure = Exposure(self._resolution(InputKind.MEDICATION, index, name, _date_notes(last)), last, ongoing)
+        return (), exposure, _assessment(book, exposure, first_dose)
 
     def _therapy_item(
-        self, index: int, description: str, end_date: str, category: str
-    ) -> tuple[tuple[FieldViolation, ...], Exposure | None]:
+        self, book: RuleBook | None, first_dose: date, index: int, description: str, end_date: str, category: str
+    ) -> _Item:
         violations: list[FieldViolation] = []
         categories = self.knowledge.categories
         if category and category not in categories:
@@ -201,12 +214,13 @@ class Engine:
             violations.append(FieldViolation(f"prior_therapies[{index}].description", problem))
         ended = _event_date(end_date, "prior_therapies", index, "end_date", violations)
         if violations:
-            return tuple(violations), None
+            return tuple(violations), None, None
         if category:
-            return (), self._therapy_exposure(index, description, category, ended)
-        return (), Exposure(
-            self._resolution(InputKind.PRIOR_THERAPY, index, description, _date_notes(ended)), ended, False
-        )
+            exposure = self._therapy_exposure(index, description, category, ended)
+        else:
+            resolution = self._resolution(InputKind.PRIOR_THERAPY, index, description, _date_notes(ended))
+            exposure = Exposure(resolution, ended, False)
+        return (), exposure, _assessment(book, exposure, first_dose)
 
     def _resolve_input(self, kind: InputKind, index: int, text: str, date_notes: tuple[str, ...]) -> Resolution:
         # Keyed on the date's notes, not the date: a full date adds nothing to how an input reads,
@@ -237,6 +251,10 @@ def _first_dose(text: str) -> date | FieldViolation:
     except ValueError as exc:
         reason = "is required" if not text.strip() else str(exc)
         return FieldViolation("first_dose_date", f"{reason}: {text!r}")
+
+
+def _assessment(book: RuleBook | None, exposure: Exposure, first_dose: date) -> Assessment | None:
+    return book.assessment(exposure, first_dose) if book is not None else None
 
 
 def _reason_order(reason: Reason) -> tuple[int, str, int, str]:

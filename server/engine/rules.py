@@ -52,6 +52,11 @@ class Exposure:
         return self.resolution.input
 
 
+# What one input says on its own under one protocol and first dose: its reasons, and its uses for
+# the rules that count across inputs.
+Assessment = tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]
+
+
 class RuleBook:
     """A protocol's rules indexed by category, with the carve-outs (``replaces``) applied."""
 
@@ -64,13 +69,12 @@ class RuleBook:
             self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
         # An input's own outcome depends only on the input and the first-dose date, and a count
         # only on the inputs counted: lists repeat, so both are cached (their keys hash once).
-        self.assess = functools.lru_cache(maxsize=65536)(self._assess_uncached)
+        self.assess = functools.lru_cache(maxsize=65536)(self.assessment)
         self.count = functools.lru_cache(maxsize=16384)(self._count_uncached)
 
-    def _assess_uncached(
-        self, exposure: Exposure, first_dose: date
-    ) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
-        """One input's reasons, and its uses for the rules that count across inputs."""
+    def assessment(self, exposure: Exposure, first_dose: date) -> Assessment:
+        """One input's reasons, and its uses for the rules that count across inputs (``assess``
+        is the same, cached; a caller that caches whole items calls this)."""
         return _assess_exposure(self, exposure, first_dose)
 
     def _count_uncached(
@@ -99,11 +103,16 @@ class RuleBook:
 
 def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> list[Reason]:
     """Every reason that blocks or needs review, one per rule and ingredient (the latest dose counts)."""
+    assess = book.assess
+    return combine(book, first_dose, [(exposure, assess(exposure, first_dose)) for exposure in exposures])
+
+
+def combine(book: RuleBook, first_dose: date, assessed: Iterable[tuple[Exposure, Assessment]]) -> list[Reason]:
+    """``evaluate`` for inputs already assessed one by one (``RuleBook.assess``): their own reasons,
+    then the counts across inputs, one reason per rule and ingredient."""
     reasons: list[Reason] = []
     counted: dict[str, tuple[Rule, list[tuple[Exposure, Match]]]] = {}
-    assess = book.assess
-    for exposure in exposures:
-        own, counting = assess(exposure, first_dose)
+    for exposure, (own, counting) in assessed:
         if own:
             reasons += own
         for rule, match in counting:
@@ -113,9 +122,7 @@ def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> lis
     return _latest_per_ingredient(reasons)
 
 
-def _assess_exposure(
-    book: RuleBook, exposure: Exposure, first_dose: date
-) -> tuple[tuple[Reason, ...], tuple[tuple[Rule, Match], ...]]:
+def _assess_exposure(book: RuleBook, exposure: Exposure, first_dose: date) -> Assessment:
     """What one input says on its own: its reasons, and its uses for the rules that count across inputs."""
     reasons = _reading_reasons(book, exposure)
     counting: list[tuple[Rule, Match]] = []
@@ -375,4 +382,14 @@ def _reason(
     )
 
 
-__all__ = ["AMBIGUOUS_RULE", "UNRECOGNISED_RULE", "Exposure", "RuleBook", "earliest_eligible", "evaluate", "verdict_of"]
+__all__ = [
+    "AMBIGUOUS_RULE",
+    "UNRECOGNISED_RULE",
+    "Assessment",
+    "Exposure",
+    "RuleBook",
+    "combine",
+    "earliest_eligible",
+    "evaluate",
+    "verdict_of",
+]
