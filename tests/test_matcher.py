@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.engine import MatchMethod, ResolutionStatus
-from server.engine.normalise import fold, is_blank
+from server.engine.normalise import fold, is_blank, is_cjk, tokens
 
 
 def _read(engine, text):
@@ -175,6 +175,21 @@ def test_folding_removes_invisible_characters_and_width():
     assert fold("ｃｌａ\u00adri\u200bthro") == "clarithro"
     assert is_blank("\u200b \u200d\ufeff")
     assert not is_blank("a")
+
+
+@pytest.mark.parametrize(
+    ("token", "ideographs"),
+    [
+        *[("克拉霉素", True), ("\u3400", True), ("\u4dbf", True), ("\u9fff", True), ("\ufa11", True)],
+        *[("", False), ("clarithromycin", False), ("\u3007", False), ("\u4dc0", False), ("\ufb00", False)],
+    ],
+)
+def test_ideograph_tokens_are_told_by_their_first_character(token, ideographs):
+    assert is_cjk(token) is ideographs
+
+
+def test_tokens_never_mix_ideographs_and_letters():
+    assert [is_cjk(t) for t in tokens(fold("克拉霉素缓释片abc 0.5g 伊曲康唑"))] == [True, False, False, True]
 
 
 @pytest.mark.parametrize("text", ["palliative XRT to the left femur", "cyclophosphamide for rhabdomyosarcoma relapse"])

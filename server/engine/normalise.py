@@ -21,7 +21,6 @@ _TOKEN = re.compile(
     r"|[a-z][a-z0-9]*"
     r"|[+;,&/\u3001]"
 )
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
 _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
 # What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
@@ -174,7 +173,10 @@ def tokens(text: str) -> list[str]:
 
 def is_cjk(token: str) -> bool:
     """True for a token of CJK ideographs."""
-    return bool(_CJK.match(token))
+    # A token is all ideographs or none (see ``_TOKEN``): its first character decides, by range
+    # comparison (a regex match per token cost more than the look-ups it guards).
+    first = token[:1]
+    return "\u3400" <= first <= "\u4dbf" or "\u4e00" <= first <= "\u9fff" or "\uf900" <= first <= "\ufaff"
 
 
 def is_separator(token: str) -> bool:
