@@ -321,3 +321,54 @@ def test_a_harmless_fuzzy_reading_does_not_hide_a_close_restricted_candidate(eng
     reading = _read(engine, text)
     assert reading.status is ResolutionStatus.AMBIGUOUS
     assert restricted in {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tacrolimus 0.05mg/kg bd (level 8)", {"tacrolimus"}),
+        ("enzyme-inducing AED: carbamazepine", {"carbamazepine"}),
+        ("St. John's Wort 300 mg TID (herbal, self-medicating)", {"st john's wort"}),
+        ("cotrimoxazole 480mg bd Mon/Tue (PJP prophylaxis)", {"sulfamethoxazole", "trimethoprim"}),
+        ("sertraline for depression", {"sertraline"}),
+    ],
+)
+def test_everyday_clinical_words_beside_a_name_are_ignored_not_read_as_brands(engine, text, expected):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert {m.ingredient for m in reading.matches} == expected
+    assert any(note.startswith("ignored words") for note in reading.notes)
+
+
+@pytest.mark.parametrize(
+    "text", ["level", "inducing", "self-medicating", "anticonvulsant", "depression", "trough level"]
+)
+def test_everyday_clinical_words_alone_are_unread_never_a_drug(engine, text):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.UNRESOLVED
+    assert not reading.matches
+
+
+def test_a_weak_lone_reading_beside_a_name_is_not_taken_as_a_match(engine):
+    # Alone, "clxndqmycin" is read as clindamycin (the only candidate in the review band, score 82).
+    assert _ingredients(engine, "clxndqmycin") == {"clindamycin"}
+    # Beside a name in the same list item it is not (a list item after "+" is read on its own).
+    beside = _read(engine, "clarithromycin 500 mg clxndqmycin")
+    assert _ingredients(engine, "clarithromycin 500 mg clxndqmycin") == {"clarithromycin"}
+    assert beside.status is ResolutionStatus.AMBIGUOUS  # a drug-like word left unread is shown, not dropped
+    # A weak reading of a restricted agent beside a name stays as a candidate for review.
+    blocker = _read(engine, "amlodipine 5 mg itxacqnazol")
+    assert any(m.ingredient == "itraconazole" and m.method is MatchMethod.REVIEW_BAND for m in blocker.matches)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("帕克洛维", {"nirmatrelvir", "ritonavir"}),
+        ("long-acting G-CSF", {"long-acting growth factor"}),
+        ("short-acting G-CSF 5 mcg/kg", {"short-acting growth factor"}),
+        ("carbo/etoposide", {"carboplatin", "etoposide"}),
+    ],
+)
+def test_brand_and_class_phrases_found_by_a_blind_probe(engine, text, expected):
+    assert _ingredients(engine, text) == expected

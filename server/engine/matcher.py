@@ -86,6 +86,9 @@ class _Part:
     fuzzy: bool = False
     candidates: tuple[tuple[_Target, float], ...] = ()
     rule: str = ""
+    # Accepted below the match score only because nothing else came close: fine for a name typed
+    # alone, not for a word beside a recognised name ("level" beside tacrolimus is not Aleve).
+    lone: bool = False
 
 
 class _FuzzyVocabulary:
@@ -308,6 +311,10 @@ class Resolver:
         else:
             for segment in _segments(words):
                 self._read_segment(segment, parts, unread, ignored)
+            if parts and unread:
+                # Everyday words in a list item of their own ("..., PJP prophylaxis") are filler too.
+                ignored += [text for text in unread if norm.is_ordinary(text)]
+                unread = [text for text in unread if not norm.is_ordinary(text)]
         return self._assemble(parts, unread, ignored, route)
 
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
@@ -426,7 +433,13 @@ class Resolver:
             # confident readings, and candidates only when one of them would block. A word
             # that looks like a drug we do not know ("conivaptan") is never dropped silently.
             parts.extend(found)
-            parts.extend(p for p in leftover_parts if not p.candidates or self._strong_blocking_candidate(p))
+            for part in leftover_parts:
+                if part.lone:  # beside a name, a lone weak reading is only a candidate, and only if it would block
+                    part.candidates, part.targets = tuple((t, part.score) for t in part.targets), ()
+                if not part.candidates or self._strong_blocking_candidate(part):
+                    parts.append(part)
+                else:
+                    leftover_text.append(part.text)
             for text in leftover_text:
                 if any(norm.looks_like_drug(word) for word in text.split()):
                     unread.append(text)
@@ -489,7 +502,7 @@ class Resolver:
     def _fuzzy(self, query: str) -> _Part | None:
         settings = self.settings
         chinese = norm.is_cjk(query)
-        if len(query) < (2 if chinese else settings.min_fuzzy_length):
+        if len(query) < (2 if chinese else settings.min_fuzzy_length) or norm.is_ordinary(query):
             return None
         vocabulary = self._chinese_fuzzy if chinese else self._latin_fuzzy
         index = self._chinese if chinese else self._latin
@@ -525,7 +538,9 @@ class Resolver:
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
             return _Part(query, (best_target,), best_score, fuzzy=True)
         if len(ranked) == 1 and best_score >= settings.lone_accept_score:
-            return _Part(query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band")
+            return _Part(
+                query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band", lone=True
+            )
         shaped = self._skeletons.get(norm.skeleton(query)) if not chinese else None
         if shaped is not None:
             for target, score in ranked:

@@ -61,6 +61,23 @@ NOISE_WORDS = frozenset(
     """.split()
 )
 
+# Everyday clinical words written beside drugs: indications, monitoring, "held", "restart". They
+# name no drug, so they are never read fuzzily (as short brands: "level" is not Aleve, "inducing"
+# is not Indocin); unlike noise they are shown, as ignored words beside a name or unread alone.
+ORDINARY_WORDS = frozenset(
+    """
+    aed aeds anticonvulsant antiepileptic breakthrough chronic continue continued continuing dvt enzyme enzymes
+    epilepsy fever gvhd held herb herbal hold home htn hypertension indication inducer inducers inducing
+    induction infection infections level levels medicated medicating monitor monitored monitoring mucositis
+    nausea otc pain paused pcp peak pjp pneumonia premed premedication prescribed prescription prevention
+    preventive prophylactic prophylaxis regular rescue restart restarted resumed seizure seizures self
+    supplement supplements treatment trough troughs usual uti vomiting vte withheld
+    acne allergies allergy anaemia anemia angina anxiety arthritis asthma bleeding cold constipation cough
+    covid covid19 depression diabetes diarrhea diarrhoea eczema emesis flu gout headache heartburn insomnia
+    itching migraine mood neutropenia rash rashes reflux sleep swelling thrombocytopenia ulcer vitamins
+    """.split()
+)
+
 # Forms and routes that keep a systemic drug away from the blood stream in any amount
 # that matters for CYP3A4: a pharmacist confirms, the engine does not block.
 NON_SYSTEMIC_WORDS = frozenset(
@@ -219,6 +236,11 @@ DRUG_STEMS = tuple(
     fosfamide domide grastim leukin kinra cept rozole lutamide relix tecan poside bicin stine
     """.split()
 )
+
+
+def is_ordinary(text: str) -> bool:
+    """True when every word of ``text`` is an everyday clinical word (``ORDINARY_WORDS``)."""
+    return all(word in ORDINARY_WORDS for word in text.split(" "))
 
 
 def looks_like_drug(word: str) -> bool:
