@@ -372,3 +372,37 @@ def test_a_weak_lone_reading_beside_a_name_is_not_taken_as_a_match(engine):
 )
 def test_brand_and_class_phrases_found_by_a_blind_probe(engine, text, expected):
     assert _ingredients(engine, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nivo", {"nivolumab"}),
+        ("DOX", {"doxorubicin"}),
+        ("IRI", {"irinotecan"}),
+        ("PEG-ASP", {"pegaspargase"}),
+        ("蒂清", {"temozolomide"}),
+        ("Me-CCNU", {"semustine"}),
+        ("anti-GD2 antibody", {"anti-gd2 antibody"}),
+        ("craniospinal RT 36 Gy", {"bone marrow irradiation"}),
+        ("palliative RT 20Gy/5f to L-spine", {"palliative radiotherapy"}),
+        ("grape juice", {"grape juice"}),
+        ("vinpocetine", {"vinpocetine"}),
+        ("Neupro patch", {"rotigotine"}),
+    ],
+)
+def test_therapy_shorthand_and_look_alikes_found_by_a_second_blind_probe(engine, text, expected):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert {m.ingredient for m in reading.matches} == expected
+
+
+def test_a_lone_candidate_of_another_length_is_a_fragment_not_a_slip(engine):
+    # "civo" scores 80 against the brand Incivo (telaprevir) and nothing else comes close.
+    assert "telaprevir" not in _ingredients(engine, "civo")
+
+
+def test_a_radiotherapy_field_that_is_neither_palliative_nor_marrow_goes_to_review(engine):
+    reading = _read(engine, "whole lung irradiation 15 Gy")
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert {m.ingredient for m in reading.matches} == {"palliative radiotherapy", "bone marrow irradiation"}

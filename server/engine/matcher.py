@@ -517,7 +517,9 @@ class Resolver:
             query, choices, scorer=fuzz.ratio, processor=None, limit=8, score_cutoff=settings.review_score
         )
         best_by_reading: dict[tuple[str, ...], tuple[_Target, float]] = {}
+        best_key = ""
         for key, score, _ in scored:
+            best_key = best_key or key  # ``extract`` ranks best first
             for target in index[key]:
                 reading = tuple(sorted(target.ingredients))
                 if reading not in best_by_reading or best_by_reading[reading][1] < score:
@@ -537,7 +539,9 @@ class Resolver:
             return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
             return _Part(query, (best_target,), best_score, fuzzy=True)
-        if len(ranked) == 1 and best_score >= settings.lone_accept_score:
+        # A lone candidate is a slip of the typist only if the lengths agree: "nivo" (80 against "incivo")
+        # is a fragment of another name, not telaprevir misspelt.
+        if len(ranked) == 1 and best_score >= settings.lone_accept_score and abs(len(best_key) - len(query)) <= 1:
             return _Part(
                 query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band", lone=True
             )

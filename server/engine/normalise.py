@@ -23,11 +23,13 @@ _TOKEN = re.compile(
 )
 _PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
 _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
-# What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg".
+# What may follow a number in a dose: "500mg", "0.5g", "2%", "5mg/kg", "300mg/100mg", and in a
+# radiotherapy dose: "20Gy/5f", "1.8 Gy x 28 fx".
 _UNITS = frozenset(
     """
     % d day days dl dose g gm h hr iu kg ku l m2 mcg mcg/kg meq mg mg/kg mg/m2 min miu ml mmol mu ng u ug unit
     units week wk x μg
+    cgy f fr fractions fx gy
     """.split()
 )
 _FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
@@ -58,10 +60,12 @@ NOISE_WORDS = frozenset(
     water week weekly weeks xl xr μg
     alt alternate autoinjector fri mon n nv other pfs prefilled sat sun syringe syringes tb thu thur thurs
     tue tues v wed
+    cgy fraction fractions fx gy
     """.split()
 )
 
-# Everyday clinical words written beside drugs: indications, monitoring, "held", "restart". They
+# Everyday clinical words written beside drugs: indications, monitoring, "held", "restart", and the
+# body sites of radiotherapy fields ("to L-spine": not aspirin through "aspirine"). They
 # name no drug, so they are never read fuzzily (as short brands: "level" is not Aleve, "inducing"
 # is not Indocin); unlike noise they are shown, as ignored words beside a name or unread alone.
 ORDINARY_WORDS = frozenset(
@@ -75,6 +79,10 @@ ORDINARY_WORDS = frozenset(
     acne allergies allergy anaemia anemia angina anxiety arthritis asthma bleeding cold constipation cough
     covid covid19 depression diabetes diarrhea diarrhoea eczema emesis flu gout headache heartburn insomnia
     itching migraine mood neutropenia rash rashes reflux sleep swelling thrombocytopenia ulcer vitamins
+    abdomen antibodies antibody arm bed bone bones brain chest femur field fields head hip knee leg left liver
+    lung lungs monoclonal
+    mediastinal mediastinum metastases metastasis mets neck orbit pelvis primary right site sites skull spine
+    thorax tumor tumour
     """.split()
 )
 
