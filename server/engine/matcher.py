@@ -500,6 +500,8 @@ class Resolver:
             parts.append(part)
 
     def _fuzzy(self, query: str) -> _Part | None:
+        if norm.is_foreign_script(query):
+            return self._transliterated(query)
         settings = self.settings
         chinese = norm.is_cjk(query)
         if len(query) < (2 if chinese else settings.min_fuzzy_length) or norm.is_ordinary(query):
@@ -528,7 +530,10 @@ class Resolver:
         if not chinese:
             prefixed = self._unique_prefix(query)
             if prefixed is not None:
-                return prefixed
+                if self._restricts(prefixed.targets[0]):
+                    return prefixed
+                # A harmless truncation is shown for review, not taken: that would be a guess at "eligible".
+                ranked = ranked or [(prefixed.targets[0], prefixed.score)]
         if not ranked:
             return None
         best_target, best_score = ranked[0]
@@ -540,8 +545,15 @@ class Resolver:
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
             return _Part(query, (best_target,), best_score, fuzzy=True)
         # A lone candidate is a slip of the typist only if the lengths agree: "nivo" (80 against "incivo")
-        # is a fragment of another name, not telaprevir misspelt.
-        if len(ranked) == 1 and best_score >= settings.lone_accept_score and abs(len(best_key) - len(query)) <= 1:
+        # is a fragment of another name, not telaprevir misspelt. And it is taken only when it restricts
+        # something: a harmless guess would make "eligible" out of a name we do not know ("Difenin",
+        # phenytoin sold in Russia, scores 80 against Differin).
+        if (
+            len(ranked) == 1
+            and best_score >= settings.lone_accept_score
+            and abs(len(best_key) - len(query)) <= 1
+            and self._restricts(best_target)
+        ):
             return _Part(
                 query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band", lone=True
             )
@@ -551,6 +563,19 @@ class Resolver:
                 if tuple(sorted(target.ingredients)) == shaped and best_score - score < settings.margin:
                     return _Part(query, (target,), score, fuzzy=True, rule="same consonants, a vowel slip")
         return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
+
+    def _transliterated(self, query: str) -> _Part | None:
+        """A name in a script the tables do not cover, read in Latin letters: never better than fuzzy."""
+        latin = " ".join(norm.transliterated(word) for word in query.split(" "))
+        if not latin.strip() or norm.is_foreign_script(latin):
+            return None
+        rule = f"transliterated as '{latin}'"
+        targets = self._exact(latin.split(" "))
+        part = _Part(query, targets, 100.0, fuzzy=True) if targets else self._fuzzy(latin)
+        if part is not None:
+            part.text = query
+            part.rule = f"{rule}; {part.rule}" if part.rule else rule
+        return part
 
     def _one_slip(self, query: str) -> _Part | None:
         """The fast path for the commonest typo: one slip away from the names of a single ingredient,
@@ -569,16 +594,17 @@ class Resolver:
             return None
         return _Part(query, (self._latin[best][0],), float(score), fuzzy=True, rule="one slip from a single known name")
 
+    def _restricts(self, target: _Target) -> bool:
+        """True when an ingredient of ``target`` is in a screened category."""
+        return any(self._categories.get(ingredient) for ingredient in target.ingredients)
+
     def _restricted_contender(self, ranked: list[tuple[_Target, float]], floor: float) -> bool:
         """True when the best reading restricts nothing but another candidate scoring at least
         ``floor`` is a restricted agent."""
         best, _ = ranked[0]
-        if any(self._categories.get(ingredient) for ingredient in best.ingredients):
+        if self._restricts(best):
             return False
-        return any(
-            score >= floor and any(self._categories.get(ingredient) for ingredient in target.ingredients)
-            for target, score in ranked[1:]
-        )
+        return any(score >= floor and self._restricts(target) for target, score in ranked[1:])
 
     def _unique_prefix(self, query: str) -> _Part | None:
         """A truncated name ("clarithro") that begins the names of one ingredient only."""

@@ -12,13 +12,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from anyascii import anyascii
+
 # Tokens: a run of CJK ideographs; a number with an optional unit ("500mg", "0.5g",
-# "5mg/kg", "2%"); a word; or a list separator.
+# "5mg/kg", "2%"); a word in any other script (Latin once folded, but also Cyrillic, Greek...:
+# a name in a script the tables do not cover must be seen, not dropped); or a list separator.
 _TOKEN = re.compile(
     r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
     r"|\d+(?:[.,]\d+)*(?:[a-z\u03bc%]+(?:/[a-z0-9]+)*)?"
     r"|(?:mg|mcg|ug|\u03bcg|g|ml|iu|units?|mmol|meq)(?:/(?:kg|m2|d|day|dose|h|hr|min|ml|l|wk|week))+"
-    r"|[a-z][a-z0-9]*"
+    r"|[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff][^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]*"
     r"|[+;,&/\u3001]"
 )
 _PUNCT_SEPARATORS = frozenset({"+", ";", ",", "&", "/", "\u3001"})
@@ -61,6 +64,7 @@ NOISE_WORDS = frozenset(
     alt alternate autoinjector fri mon n nv other pfs prefilled sat sun syringe syringes tb thu thur thurs
     tue tues v wed
     cgy fraction fractions fx gy
+    г мг мкг мл ед таб
     """.split()
 )
 
@@ -94,6 +98,7 @@ NON_SYSTEMIC_WORDS = frozenset(
     eyedrops foam gel lotion lozenge mouthwash oftalmico oint ointment ophtalmique ophthalmic otic ovule ovules
     ovulo paste pessaries pessary pomada pommade salbe shampoo shampooing topical topically topico topique ung
     vaginal vaginale
+    kram krem salva schampo sjampo shampo
     """.split()
 )
 _NON_SYSTEMIC_BIGRAMS = frozenset({("eye", "drops"), ("eye", "drop"), ("ear", "drops"), ("ear", "drop")})
@@ -204,6 +209,16 @@ def is_cjk(token: str) -> bool:
     return "\u3400" <= first <= "\u4dbf" or "\u4e00" <= first <= "\u9fff" or "\uf900" <= first <= "\ufaff"
 
 
+def is_foreign_script(token: str) -> bool:
+    """True for a word in a script other than Latin and CJK (Cyrillic, Greek...), once folded."""
+    return not token.isascii() and not is_cjk(token)
+
+
+def transliterated(token: str) -> str:
+    """A word of another script in folded Latin letters ("Рифампицин" -> "rifampitsin"), for matching."""
+    return "".join(char for char in anyascii(token).casefold() if char.isalnum())
+
+
 def is_separator(token: str) -> bool:
     """True for a punctuation token that separates several drugs on one line ("+", ",", "/"...)."""
     return token in _PUNCT_SEPARATORS
@@ -252,7 +267,10 @@ def is_ordinary(text: str) -> bool:
 
 
 def looks_like_drug(word: str) -> bool:
-    """True for a word of six letters or more that ends in a drug-name stem ("conivaptan", "zz-mycin")."""
+    """True for a word that may name a drug we do not know: six letters or more ending in a drug-name
+    stem ("conivaptan", "zz-mycin"), or a word in a script the tables do not cover ("Рифампицин")."""
+    if is_foreign_script(word):
+        return any(char.isalpha() for char in word)
     return len(word) >= 6 and word.isalpha() and word.endswith(DRUG_STEMS)
 
 
