@@ -93,3 +93,13 @@ def test_resolve_reports_every_name(engine):
     resolutions = engine.resolve(["Norvasc", "Paxlovid"])
     assert [r.matches[0].ingredient for r in resolutions[:1]] == ["amlodipine"]
     assert {m.ingredient for m in resolutions[1].matches} == {"nirmatrelvir", "ritonavir"}
+
+
+@pytest.mark.parametrize("name", ["clxndqmycin", "erxthqocin"])
+def test_an_unsure_reading_needs_review_even_when_no_candidate_is_restricted(engine, name):
+    # Each reads only as one harmless candidate (clindamycin; erythromycin): a name we do not know
+    # that looks like them may still be a blocker, so the patient is not passed as eligible on a guess.
+    result = engine.check(CheckRequest("2026-12-10", (Medication(name, ongoing=True),)))
+    assert result.verdict is Verdict.NEEDS_REVIEW
+    assert [reason.rule_id for reason in result.reasons] == ["AMBIGUOUS_INPUT"]
+    assert "None of them is restricted" in result.reasons[0].message

@@ -160,10 +160,17 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
     if exposure.category_given:
         return reasons
     candidates = [m for m in resolution.matches if m.method is MatchMethod.REVIEW_BAND]
-    screened = [m for m in candidates if book.screens(m.categories)]
-    if screened:
-        top = max(screened, key=lambda m: m.score)
+    if candidates:
+        # Even when no candidate is restricted, the input may be a name we do not know that only looks
+        # like them ("Difenin", phenytoin, against Differin): an unsure reading is never "eligible".
+        screened = [m for m in candidates if book.screens(m.categories)]
+        top = max(screened or candidates, key=lambda m: m.score)
         shown = "; ".join(f"{m.ingredient} ({_labels(book, m.categories)}, score {m.score:.0f})" for m in candidates)
+        confirm = (
+            "Confirm which it is before dosing."
+            if screened
+            else "None of them is restricted by the protocol: confirm it is one of them before dosing."
+        )
         reasons.append(
             _reason(
                 AMBIGUOUS_RULE,
@@ -172,8 +179,7 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
                 top,
                 0,
                 None,
-                f"'{exposure.text}' could not be read with confidence. Candidates: {shown}. "
-                "Confirm which it is before dosing.",
+                f"'{exposure.text}' could not be read with confidence. Candidates: {shown}. {confirm}",
                 Verdict.NEEDS_REVIEW,
             )
         )
