@@ -436,3 +436,32 @@ def test_a_radiotherapy_field_that_is_neither_palliative_nor_marrow_goes_to_revi
     reading = _read(engine, "whole lung irradiation 15 Gy")
     assert reading.status is ResolutionStatus.AMBIGUOUS
     assert {m.ingredient for m in reading.matches} == {"palliative radiotherapy", "bone marrow irradiation"}
+
+
+@pytest.mark.parametrize(
+    ("text", "restricted"),
+    [
+        ("洛匹那韦利托纳韦片", "ritonavir"),  # 纳 for 那
+        ("氟康唑 伊曲糠唑", "itraconazole"),  # 糠 for 康
+        ("阿莫西林 克拉酶素", "clarithromycin"),  # 克 ("gram") begins the name
+        ("地塞米松 环磷酸胺", "cyclophosphamide"),  # 磷酸 ("phosphate") inside the name
+    ],
+)
+def test_a_misspelt_chinese_name_beside_a_known_one_goes_to_review_never_dropped(engine, text, restricted):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert any(m.ingredient == restricted and m.method is MatchMethod.REVIEW_BAND for m in reading.matches)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("伊曲康唑胶囊 饭后", {"itraconazole"}),
+        ("注射用伏立康唑 0.2g ivgtt q12h", {"voriconazole"}),
+        ("采乐", {"ketoconazole (topical)"}),
+    ],
+)
+def test_chinese_prescription_filler_and_topical_brands(engine, text, expected):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert {m.ingredient for m in reading.matches} == expected

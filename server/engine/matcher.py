@@ -452,7 +452,7 @@ class Resolver:
     def _read_chinese(self, word: str, found: list[_Part]) -> list[str]:
         """Read a run of CJK ideographs by longest known name; return the unread pieces."""
         leftovers: list[str] = []
-        pending = ""
+        pending = held = ""
         index = 0
         while index < len(word):
             size, targets = 0, None
@@ -468,14 +468,22 @@ class Resolver:
                     size, targets = length, None
                     break
             if not size:
-                pending += word[index]
+                pending += held + word[index]
+                held = ""
                 index += 1
+                continue
+            if targets is None and (pending or index == 0):
+                # A filler word inside unread text, or at its start, may be part of a misspelt name
+                # (环磷酸胺: 磷酸 "phosphate" inside cyclophosphamide misspelt; 克拉酶素: 克 "gram"):
+                # it is dropped only if a name or the end follows, else kept with the text around it.
+                held += word[index : index + size]
+                index += size
                 continue
             if targets:
                 found.append(_Part(word[index : index + size], targets, 100.0))
             if len(pending) > 1:
                 leftovers.append(pending)
-            pending = ""
+            pending = held = ""
             index += size
         if len(pending) > 1:
             leftovers.append(pending)
@@ -624,9 +632,12 @@ class Resolver:
 
     def _strong_blocking_candidate(self, part: _Part) -> bool:
         # Beside a recognised name, a word is kept as a candidate only when it comes close to a
-        # restricted agent: "femur" next to "palliative XRT" is not Femara (score 73).
+        # restricted agent: "femur" next to "palliative XRT" is not Femara (score 73). Chinese names
+        # are short, so one wrong character costs 20-25 points (利托纳韦: 75): any restricted candidate
+        # in the review band is kept.
+        floor = self.settings.review_score if norm.is_cjk(part.text) else _BESIDE_A_NAME_SCORE
         return any(
-            score >= _BESIDE_A_NAME_SCORE and self._categories.get(ingredient)
+            score >= floor and self._categories.get(ingredient)
             for target, score in part.candidates
             for ingredient in target.ingredients
         )
