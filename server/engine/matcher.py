@@ -44,11 +44,14 @@ class MatchSettings:
     band when it reaches ``lone_accept_score``, a name whose consonants are those of
     exactly one known name and no other (a vowel slip: "ritanovir"), and a word of at
     least ``min_prefix_length`` letters that begins the names of one ingredient only
-    ("clarithro"). Anything else at or above ``review_score`` is shown to a pharmacist.
+    ("clarithro"). Anything else at or above ``review_score`` is shown to a pharmacist;
+    ``chinese_review_score`` is lower because Chinese names are short (one wrong character of
+    three scores 67: 扑米铜 for 扑米酮).
     """
 
     accept_score: float = 85.0
     review_score: float = 70.0
+    chinese_review_score: float = 60.0
     margin: float = 4.0
     lone_accept_score: float = 78.0
     min_fuzzy_length: int = 4
@@ -520,12 +523,11 @@ class Resolver:
             near = self._one_slip(query)
             if near is not None:
                 return near
-        choices = vocabulary.candidates(query, settings.review_score)
+        review_score = settings.chinese_review_score if chinese else settings.review_score
+        choices = vocabulary.candidates(query, review_score)
         if not choices:
             return None
-        scored = process.extract(
-            query, choices, scorer=fuzz.ratio, processor=None, limit=8, score_cutoff=settings.review_score
-        )
+        scored = process.extract(query, choices, scorer=fuzz.ratio, processor=None, limit=8, score_cutoff=review_score)
         best_by_reading: dict[tuple[str, ...], tuple[_Target, float]] = {}
         best_key = ""
         for key, score, _ in scored:
@@ -633,9 +635,9 @@ class Resolver:
     def _strong_blocking_candidate(self, part: _Part) -> bool:
         # Beside a recognised name, a word is kept as a candidate only when it comes close to a
         # restricted agent: "femur" next to "palliative XRT" is not Femara (score 73). Chinese names
-        # are short, so one wrong character costs 20-25 points (利托纳韦: 75): any restricted candidate
-        # in the review band is kept.
-        floor = self.settings.review_score if norm.is_cjk(part.text) else _BESIDE_A_NAME_SCORE
+        # are short, so one wrong character costs 20-33 points (利托纳韦: 75, 扑米铜: 67): any restricted
+        # candidate in the Chinese review band is kept.
+        floor = self.settings.chinese_review_score if norm.is_cjk(part.text) else _BESIDE_A_NAME_SCORE
         return any(
             score >= floor and self._categories.get(ingredient)
             for target, score in part.candidates

@@ -131,6 +131,7 @@ CHINESE_NOISE = tuple(
         胶丸 贴剂 复方 片 液 粉 栓 剂 钠 钾 钙 次 日 天 克 丸 散 琥珀酸 苯磺酸 富马酸 醋酸
         乳酸 葡萄糖酸 氢溴酸 二水合物 一水合物 水合物 甲苯磺酸 苹果酸 门冬氨酸
         饭前 饭后 餐前 餐后 随餐 睡前 晨起 空腹 必要时 每晚 每周 每早 早晚 小时 皮下 肌注 静推 泵入
+        组合包装 包装 组合 进口 国产 粒 瓶 支 袋 盒 板 甲 乙
         """.split(),
         key=len,
         reverse=True,
@@ -270,12 +271,9 @@ def is_ordinary(text: str) -> bool:
 
 def looks_like_drug(word: str) -> bool:
     """True for a word that may name a drug we do not know: six letters or more ending in a drug-name
-    stem ("conivaptan", "zz-mycin"), a word in a script the tables do not cover ("Рифампицин"), or
-    two or more ideographs left once filler words are trimmed (利托纳韦, misspelt)."""
+    stem ("conivaptan", "zz-mycin"), or a word in a script the tables do not cover ("Рифампицин")."""
     if is_foreign_script(word):
         return any(char.isalpha() for char in word)
-    if is_cjk(word):
-        return len(word) >= 2  # filler is trimmed before this: ideographs left over may be a name misspelt
     return len(word) >= 6 and word.isalpha() and word.endswith(DRUG_STEMS)
 
 
