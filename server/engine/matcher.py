@@ -437,9 +437,9 @@ class Resolver:
             # that looks like a drug we do not know ("conivaptan") is never dropped silently.
             parts.extend(found)
             for part in leftover_parts:
-                if part.lone:  # beside a name, a lone weak reading is only a candidate, and only if it would block
+                if part.lone:  # beside a name a lone reading (always of a restricted agent) is only a candidate
                     part.candidates, part.targets = tuple((t, part.score) for t in part.targets), ()
-                if not part.candidates or self._strong_blocking_candidate(part):
+                if not part.candidates or part.lone or self._strong_blocking_candidate(part):
                     parts.append(part)
                 else:
                     leftover_text.append(part.text)
