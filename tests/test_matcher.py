@@ -465,3 +465,18 @@ def test_chinese_prescription_filler_and_topical_brands(engine, text, expected):
     reading = _read(engine, text)
     assert reading.status is ResolutionStatus.RESOLVED
     assert {m.ingredient for m in reading.matches} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("克拉黴素", {"clarithromycin"}),
+        ("利托那韋片", {"ritonavir"}),
+        ("氟康唑 撲米酮", {"fluconazole", "primidone"}),
+        ("貫葉金絲桃", {"st john's wort"}),
+    ],
+)
+def test_traditional_characters_are_read_as_simplified(engine, text, expected):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert {m.ingredient for m in reading.matches} == expected

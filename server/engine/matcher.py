@@ -418,7 +418,7 @@ class Resolver:
                 if norm.is_cjk(word):
                     runs.append(run)
                     run = []
-                    runs.extend([piece] for piece in self._read_chinese(word, found))
+                    runs.extend([piece] for piece in self._read_ideographs(word, found))
                 elif norm.is_noise(word) or norm.is_word_separator(word):
                     runs.append(run)
                     run = []
@@ -451,6 +451,15 @@ class Resolver:
         else:
             parts.extend(leftover_parts)
             unread.extend(leftover_text)
+
+    def _read_ideographs(self, word: str, found: list[_Part]) -> list[str]:
+        """``_read_chinese``, then the pieces left unread once more in simplified characters
+        (克拉黴素 -> 克拉霉素): the tables hold simplified names, records may be in traditional ones."""
+        leftovers: list[str] = []
+        for piece in self._read_chinese(word, found):
+            simplified = norm.simplified(piece)
+            leftovers.extend([piece] if simplified == piece else self._read_chinese(simplified, found))
+        return leftovers
 
     def _read_chinese(self, word: str, found: list[_Part]) -> list[str]:
         """Read a run of CJK ideographs by longest known name; return the unread pieces."""

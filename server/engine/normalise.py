@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from anyascii import anyascii
+from opencc import OpenCC
 
 # Tokens: a run of CJK ideographs; a number with an optional unit ("500mg", "0.5g",
 # "5mg/kg", "2%"); a word in any other script (Latin once folded, but also Cyrillic, Greek...:
@@ -220,6 +221,16 @@ def is_foreign_script(token: str) -> bool:
 def transliterated(token: str) -> str:
     """A word of another script in folded Latin letters ("Рифампицин" -> "rifampitsin"), for matching."""
     return "".join(char for char in anyascii(token).casefold() if char.isalnum())
+
+
+@functools.cache
+def _to_simplified() -> OpenCC:
+    return OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Chinese text in simplified characters (克拉黴素 -> 克拉霉素); simplified text is unchanged."""
+    return str(_to_simplified().convert(text))
 
 
 def is_separator(token: str) -> bool:
