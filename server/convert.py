@@ -140,12 +140,6 @@ def _encoded_header(verdict: int, earliest: date | None, knowledge_version: str,
 def check_response(result: CheckResult) -> pb.CheckResponse:
     """The wire ``CheckResponse`` for an engine result."""
     response = pb.CheckResponse()
-    fill_check_response(response, result)
-    return response
-
-
-def fill_check_response(response: pb.CheckResponse, result: CheckResult) -> None:
-    """Write an engine result into an empty ``CheckResponse`` (one inside a stream answer: no copy)."""
     response.request_id = result.request_id
     response.verdict = _VERDICTS[result.verdict]
     if result.earliest_eligible_date is not None:
@@ -157,6 +151,7 @@ def fill_check_response(response: pb.CheckResponse, result: CheckResult) -> None
     response.MergeFromString(
         b"".join([*map(_encoded_reason, result.reasons), *map(_encoded_resolution, result.resolutions)])
     )
+    return response
 
 
 @functools.lru_cache(maxsize=32768)

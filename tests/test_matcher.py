@@ -14,6 +14,14 @@ def _read(engine, text):
     return engine.resolver.read(text)
 
 
+def _assert_resolved_as(engine, text, expected):
+    """Assert ``text`` reads confidently as exactly the ``expected`` ingredients; return the reading."""
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.RESOLVED
+    assert {m.ingredient for m in reading.matches} == expected
+    return reading
+
+
 def _ingredients(engine, text):
     return {m.ingredient for m in _read(engine, text).matches if m.method is not MatchMethod.REVIEW_BAND}
 
@@ -334,9 +342,7 @@ def test_a_harmless_fuzzy_reading_does_not_hide_a_close_restricted_candidate(eng
     ],
 )
 def test_everyday_clinical_words_beside_a_name_are_ignored_not_read_as_brands(engine, text, expected):
-    reading = _read(engine, text)
-    assert reading.status is ResolutionStatus.RESOLVED
-    assert {m.ingredient for m in reading.matches} == expected
+    reading = _assert_resolved_as(engine, text, expected)
     assert any(note.startswith("ignored words") for note in reading.notes)
 
 
@@ -422,9 +428,7 @@ def test_brand_and_class_phrases_found_by_a_blind_probe(engine, text, expected):
     ],
 )
 def test_therapy_shorthand_and_look_alikes_found_by_a_second_blind_probe(engine, text, expected):
-    reading = _read(engine, text)
-    assert reading.status is ResolutionStatus.RESOLVED
-    assert {m.ingredient for m in reading.matches} == expected
+    _assert_resolved_as(engine, text, expected)
 
 
 def test_a_lone_candidate_of_another_length_is_a_fragment_not_a_slip(engine):
@@ -462,9 +466,7 @@ def test_a_misspelt_chinese_name_beside_a_known_one_goes_to_review_never_dropped
     ],
 )
 def test_chinese_prescription_filler_and_topical_brands(engine, text, expected):
-    reading = _read(engine, text)
-    assert reading.status is ResolutionStatus.RESOLVED
-    assert {m.ingredient for m in reading.matches} == expected
+    _assert_resolved_as(engine, text, expected)
 
 
 @pytest.mark.parametrize(
@@ -477,6 +479,4 @@ def test_chinese_prescription_filler_and_topical_brands(engine, text, expected):
     ],
 )
 def test_traditional_characters_are_read_as_simplified(engine, text, expected):
-    reading = _read(engine, text)
-    assert reading.status is ResolutionStatus.RESOLVED
-    assert {m.ingredient for m in reading.matches} == expected
+    _assert_resolved_as(engine, text, expected)

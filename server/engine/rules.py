@@ -67,14 +67,12 @@ class RuleBook:
         self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         for rule in protocol.rules:
             self._by_category[rule.category] = (*self._by_category.get(rule.category, ()), rule)
-        # An input's own outcome depends only on the input and the first-dose date, and a count
-        # only on the inputs counted: lists repeat, so both are cached (their keys hash once).
-        self.assess = functools.lru_cache(maxsize=65536)(self.assessment)
+        # A count depends only on the inputs counted: lists repeat, so it is cached (its keys hash
+        # once). An input's own outcome is cached by the engine, with the item it was read from.
         self.count = functools.lru_cache(maxsize=16384)(self._count_uncached)
 
     def assessment(self, exposure: Exposure, first_dose: date) -> Assessment:
-        """One input's reasons, and its uses for the rules that count across inputs (``assess``
-        is the same, cached; a caller that caches whole items calls this)."""
+        """One input's reasons, and its uses for the rules that count across inputs."""
         return _assess_exposure(self, exposure, first_dose)
 
     def _count_uncached(
@@ -101,15 +99,10 @@ class RuleBook:
         return self._labels.get(category, category)
 
 
-def evaluate(book: RuleBook, first_dose: date, exposures: list[Exposure]) -> list[Reason]:
-    """Every reason that blocks or needs review, one per rule and ingredient (the latest dose counts)."""
-    assess = book.assess
-    return combine(book, first_dose, [(exposure, assess(exposure, first_dose)) for exposure in exposures])
-
-
 def combine(book: RuleBook, first_dose: date, assessed: Iterable[tuple[Exposure, Assessment]]) -> list[Reason]:
-    """``evaluate`` for inputs already assessed one by one (``RuleBook.assess``): their own reasons,
-    then the counts across inputs, one reason per rule and ingredient."""
+    """Every reason that blocks or needs review, from inputs already assessed one by one
+    (``RuleBook.assessment``): their own reasons, then the counts across inputs, one reason per
+    rule and ingredient (the latest dose counts)."""
     reasons: list[Reason] = []
     counted: dict[str, tuple[Rule, list[tuple[Exposure, Match]]]] = {}
     for exposure, (own, counting) in assessed:
@@ -396,6 +389,5 @@ __all__ = [
     "RuleBook",
     "combine",
     "earliest_eligible",
-    "evaluate",
     "verdict_of",
 ]
