@@ -9,7 +9,7 @@ GENERATED := $(PROTOS:.proto=_pb2.py)
 HOST ?= 0.0.0.0
 PORT ?= 50051
 
-.PHONY: install protos test run lint eval bench soak clean
+.PHONY: install protos test run lint eval words bench soak clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ lint: protos
 eval: protos
 	$(BIN)/python -m pip install --quiet -e '.[eval]'
 	$(BIN)/python scripts/evaluate.py
+
+# Regenerates data/everyday_words.txt (common words never read as a drug with confidence).
+words: protos
+	$(BIN)/python -m pip install --quiet -e '.[words]'
+	$(BIN)/python scripts/everyday_words.py
 
 # h2load (Debian's nghttp2-client) is an optional compiled load generator; without it the bench
 # still runs, with its Python load client only.

@@ -129,3 +129,26 @@ def test_a_missing_table_is_named(tmp_path, file):
     (data / file).unlink()
     with pytest.raises(KnowledgeError, match=file):
         load_knowledge_base(data)
+
+
+def test_everyday_words_are_loaded_with_their_source_and_the_file_is_optional(tmp_path):
+    knowledge = load_knowledge_base(DATA_DIR)
+    assert {"core", "completed", "relapsed"} <= knowledge.everyday_words
+    assert any(table.name == "everyday_words.txt" and table.sources for table in knowledge.tables)
+    data = copy_data(tmp_path)
+    (data / "everyday_words.txt").unlink()
+    assert load_knowledge_base(data).everyday_words == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("# source: a list\nfine\nNot Lower\n", r"everyday_words.txt:3: not one lowercase word"),
+        ("core\nmass\n", "source"),
+    ],
+)
+def test_a_bad_everyday_word_list_is_refused(tmp_path, text, problem):
+    data = copy_data(tmp_path)
+    (data / "everyday_words.txt").write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=problem):
+        load_knowledge_base(data)

@@ -480,3 +480,104 @@ def test_chinese_prescription_filler_and_topical_brands(engine, text, expected):
 )
 def test_traditional_characters_are_read_as_simplified(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("伊曲糠唑胶囊 0.1g", {"itraconazole"}),  # 糠 for 康: the only candidate, 75
+        ("利托那伟片 100mg bid", {"ritonavir"}),  # 伟 for 韦
+        ("利福喷定胶囊", {"rifapentine"}),  # 定 for 丁
+        ("恩扎鲁胺软胶囊", {"enzalutamide"}),  # 鲁 for 卢
+    ],
+)
+def test_a_chinese_input_method_slip_in_a_restricted_name_is_read_as_it(engine, text, expected):
+    reading = _assert_resolved_as(engine, text, expected)
+    assert all(m.method is MatchMethod.FUZZY for m in reading.matches)
+
+
+@pytest.mark.parametrize(
+    ("text", "candidate"),
+    [
+        ("扑米铜片", "primidone"),  # three characters, one wrong: 67, too little to take
+        ("阿奇梅素片", "azithromycin"),  # the only candidate restricts nothing: a guess at "eligible"
+    ],
+)
+def test_a_weaker_or_harmless_chinese_slip_goes_to_review(engine, text, candidate):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert [m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND] == [candidate]
+
+
+@pytest.mark.parametrize(
+    ("text", "brand_reading"),
+    [
+        ("core", "carvedilol"),  # Coreg, 89
+        ("Core needle biopsy of left thigh mass", "carvedilol"),
+        ("completed", "emtricitabine"),  # Complera
+        ("Packed red cell transfusion", "tranexamic acid"),  # Transamin
+    ],
+)
+def test_a_common_word_close_to_a_brand_is_never_read_as_it(engine, text, brand_reading):
+    assert brand_reading not in _ingredients(engine, text)
+
+
+def test_a_common_word_with_weak_candidates_is_filler_beside_a_name(engine):
+    # "relapsed" comes within 71 of reteplase; in its own list item beside a recognised name it is filler.
+    reading = _assert_resolved_as(engine, "Relapsed ARMS; received toripalimab 240 mg q3w x 4", {"toripalimab"})
+    assert any("relapsed" in note for note in reading.notes)
+
+
+def test_a_harmless_vowel_slip_goes_to_review(engine):
+    # The consonants of amoxicillin, but a harmless reading is not taken: that would be a guess at "eligible".
+    reading = _read(engine, "amoxacillan")
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert "amoxicillin" in {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND}
+
+
+@pytest.mark.parametrize(
+    ("text", "confident"),
+    [
+        ("ICE x2", True),
+        ("ice pack", False),
+        ("BEAM conditioning", True),
+        ("proton beam 50.4 Gy to orbit", False),
+        ("VAC x 4", True),
+        ("vac x 4", False),
+        ("chop", False),
+    ],
+)
+def test_a_regimen_that_is_also_a_word_is_taken_only_in_capitals(engine, text, confident):
+    reading = _read(engine, text)
+    chemotherapy = [m for m in reading.matches if "myelosuppressive_chemotherapy" in m.categories]
+    assert chemotherapy or not confident
+    assert all((m.method is not MatchMethod.REVIEW_BAND) is confident for m in chemotherapy)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ACITROM 2 MG TAB OD", {"acenocoumarol"}),  # an Indian brand; once read as co-trimoxazole
+        ("TELMA 40 TAB OD", {"telmisartan"}),
+        ("AMLONG 5 TAB OD", {"amlodipine"}),
+        ("EPAMIN 100 MG CÁPSULAS 1 C/8 HRS", {"phenytoin"}),
+        ("AKT-4 KIT 1 OD", {"rifampin", "isoniazid", "pyrazinamide", "ethambutol"}),
+        ("FORCAN 150 TAB STAT", {"fluconazole"}),
+        ("OXETOL 300 TAB 1 BD", {"oxcarbazepine"}),
+        ("CROCIN 500 TAB SOS", {"acetaminophen"}),
+        ("JUGO DE TORONJA 1 VASO DIARIO", {"grapefruit juice"}),
+        ("CLARITROMICINA 500 MG COMPRIMIDOS 1 C/12H POR 7 DIAS", {"clarithromycin"}),
+        ("FILGRASTIM 300 MCG/0.5 ML SYR 5 MCG/KG SC DAILY", {"filgrastim"}),
+        ("NEUPRO 2 MG/24 HR PATCH", {"rotigotine"}),
+        ("Carmofur 200 mg PO tid", {"carmofur"}),
+        ("卡莫氟 200mg 口服 tid", {"carmofur"}),
+        ("短效升白针 连用5天", {"filgrastim"}),
+        ("长效升白针", {"pegfilgrastim"}),
+        ("Topo/Cyclo x 4", {"topotecan", "cyclophosphamide"}),
+        ("BAY 73-4506 82 mg/m2", {"regorafenib"}),
+        ("anlotinib 12mg d1-14 q3w", {"anlotinib"}),
+        ("VI x 2, C2D1 2026-08-03", {"vincristine", "irinotecan"}),
+    ],
+)
+def test_exports_and_therapy_notes_found_by_a_seventh_blind_probe(engine, text, expected):
+    _assert_resolved_as(engine, text, expected)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from .model import Counting, Protocol, Rule
 LEXICON_FILES = ("cyp3a4_lists.csv", "therapy_classes.csv", "lexicon.csv")
 CATEGORY_FILE = "categories.csv"
 PROTOCOL_DIR = "protocols"
+EVERYDAY_WORDS_FILE = "everyday_words.txt"
+_EVERYDAY_WORD = re.compile(r"[a-z]+")
 
 _LEXICON_COLUMNS = ("kind", "name", "categories", "contains", "synonyms", "brands", "chinese_names", "source", "note")
 _EXTRA_COLUMNS = {"cyp3a4_lists.csv": ("fda_classification", "protocol_listed")}
@@ -92,6 +95,9 @@ class KnowledgeBase:
     protocols: dict[str, Protocol]
     default_protocol_id: str
     tables: tuple[TableInfo, ...]
+    # Common words of English and other European languages (optional file): never read as a drug
+    # with confidence, however close they come to a brand ("core" is not Coreg).
+    everyday_words: frozenset[str] = frozenset()
 
     def protocol(self, protocol_id: str) -> Protocol | None:
         """The protocol with this id, the default one for an empty id, or ``None``."""
@@ -132,6 +138,9 @@ def load_knowledge_base(data_dir: Path | str) -> KnowledgeBase:
     if len(defaults) > 1:
         raise KnowledgeError(root / PROTOCOL_DIR, None, f"several default protocols: {', '.join(defaults)}")
     default_id = defaults[0] if defaults else sorted(protocols)[0]
+    everyday_words, everyday_source = _load_everyday_words(root / EVERYDAY_WORDS_FILE, digest)
+    if everyday_words:
+        tables.append(TableInfo(name=EVERYDAY_WORDS_FILE, row_count=len(everyday_words), sources=(everyday_source,)))
     return KnowledgeBase(
         version=digest.hexdigest()[:16],
         categories=categories,
@@ -140,7 +149,36 @@ def load_knowledge_base(data_dir: Path | str) -> KnowledgeBase:
         protocols=protocols,
         default_protocol_id=default_id,
         tables=tuple(tables),
+        everyday_words=everyday_words,
     )
+
+
+def _load_everyday_words(path: Path, digest: hashlib._Hash) -> tuple[frozenset[str], str]:
+    """The word list (one lowercase word per line, ``#`` comments; the line ``# source: ...`` names
+    where it came from), or nothing when the file is absent: it only makes reading more cautious."""
+    if not path.is_file():
+        return frozenset(), ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(path, None, f"cannot read: {exc}") from exc
+    digest.update(text.encode("utf-8"))
+    words: set[str] = set()
+    source = ""
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        word = line.strip()
+        if word.startswith("#"):
+            if word.startswith("# source:"):
+                source = word.removeprefix("# source:").strip()
+            continue
+        if not word:
+            continue
+        if not _EVERYDAY_WORD.fullmatch(word):
+            raise KnowledgeError(path, line_number, f"not one lowercase word of letters a-z: {word!r}")
+        words.add(word)
+    if words and not source:
+        raise KnowledgeError(path, None, "no '# source:' line saying where the words come from")
+    return frozenset(words), source
 
 
 def _table_info(name: str, sources: list[str]) -> TableInfo:

@@ -46,7 +46,9 @@ class MatchSettings:
     least ``min_prefix_length`` letters that begins the names of one ingredient only
     ("clarithro"). Anything else at or above ``review_score`` is shown to a pharmacist;
     ``chinese_review_score`` is lower because Chinese names are short (one wrong character of
-    three scores 67: 扑米铜 for 扑米酮).
+    three scores 67: 扑米铜 for 扑米酮). A Chinese name of four or more characters with one
+    character wrong (an input-method slip: 伊曲糠唑 for 伊曲康唑, 75) is taken when it is the only
+    candidate and a restricted agent, from ``chinese_lone_accept_score``.
     """
 
     accept_score: float = 85.0
@@ -54,6 +56,7 @@ class MatchSettings:
     chinese_review_score: float = 60.0
     margin: float = 4.0
     lone_accept_score: float = 78.0
+    chinese_lone_accept_score: float = 75.0
     min_fuzzy_length: int = 4
     min_prefix_length: int = 5
     cache_size: int = 65536
@@ -194,7 +197,22 @@ class Resolver:
         self._max_words = max((key.count(" ") + 1 for key in self._latin), default=1)
         self._skeletons = self._build_skeletons()
         self._direct = self._build_direct()
+        known = self.known_keys()
+        # A known name is read as that name, not as a common word ("insulin", "biopsy", "radiotherapy").
+        self._everyday = knowledge.everyday_words - known
+        # Regimens whose abbreviation is also a common word ("ICE", "BEAM", "VAC", "chop"): read with
+        # confidence only when written in capitals, as regimens are ("ice pack" is not ICE).
+        regimens = {entry.name for entry in knowledge.entries if entry.kind == "regimen"}
+        self._capitals_only = frozenset(
+            key
+            for key in knowledge.everyday_words & known
+            if all(target.row in regimens for target in self._latin.get(key, ()) + self._compact.get(key, ()))
+        )
         self.read = functools.lru_cache(maxsize=self.settings.cache_size)(self._read)
+
+    def known_keys(self) -> frozenset[str]:
+        """Every folded name the index holds (words joined by spaces, and without them)."""
+        return frozenset(self._latin) | frozenset(self._compact) | frozenset(self._chinese)
 
     @property
     def vocabulary_size(self) -> int:
@@ -293,13 +311,19 @@ class Resolver:
     def _read(self, text: str) -> Reading:
         folded = norm.fold(text)
         words = norm.tokens(folded)
-        if words and not norm.may_be_non_systemic(folded, words):
+        lowercase_regimens = self._lowercase_regimens(text, words)
+        if words and not lowercase_regimens and not norm.may_be_non_systemic(folded, words):
             fast = self._read_fast(folded, words)
             if fast is not None:
                 return fast
-        return self._read_full(folded, words)
+        return self._read_full(folded, words, lowercase_regimens)
 
-    def _read_full(self, folded: str, words: list[str]) -> Reading:
+    def _lowercase_regimens(self, text: str, words: list[str]) -> frozenset[str]:
+        """The regimen abbreviations in ``words`` that are also common words and are not written in capitals."""
+        present = self._capitals_only.intersection(words)
+        return frozenset(present - norm.capitalised_words(text)) if present else frozenset()
+
+    def _read_full(self, folded: str, words: list[str], lowercase_regimens: frozenset[str] = frozenset()) -> Reading:
         """The general reader; ``_read_fast`` must agree with it wherever it answers."""
         route = norm.read_route(folded, words)
         parts: list[_Part] = []
@@ -313,11 +337,16 @@ class Resolver:
             parts.append(_Part(" ".join(whole), whole_hit, 100.0))
         else:
             for segment in _segments(words):
-                self._read_segment(segment, parts, unread, ignored)
+                self._read_segment(segment, parts, unread, ignored, lowercase_regimens)
             if parts and unread:
                 # Everyday words in a list item of their own ("..., PJP prophylaxis") are filler too.
-                ignored += [text for text in unread if norm.is_ordinary(text)]
-                unread = [text for text in unread if not norm.is_ordinary(text)]
+                ignored += [text for text in unread if self._is_filler(text)]
+                unread = [text for text in unread if not self._is_filler(text)]
+            if any(part.targets for part in parts):
+                # So is a common word with weak candidates ("Relapsed ARMS; toripalimab ...": reteplase, 71).
+                weak = [part for part in parts if self._weak_everyday(part)]
+                ignored += [part.text for part in weak]
+                parts = [part for part in parts if part not in weak]
         return self._assemble(parts, unread, ignored, route)
 
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
@@ -395,7 +424,14 @@ class Resolver:
             return hit
         return self._latin.get(norm.key_of(words)) or self._compact.get(norm.compact_key_of(words))
 
-    def _read_segment(self, words: list[str], parts: list[_Part], unread: list[str], ignored: list[str]) -> None:
+    def _read_segment(
+        self,
+        words: list[str],
+        parts: list[_Part],
+        unread: list[str],
+        ignored: list[str],
+        lowercase_regimens: frozenset[str] = frozenset(),
+    ) -> None:
         found: list[_Part] = []
         runs: list[list[str]] = []
         run: list[str] = []
@@ -410,7 +446,13 @@ class Resolver:
                 if targets:
                     runs.append(run)
                     run = []
-                    found.append(_Part(" ".join(span), targets, 100.0))
+                    text = " ".join(span)
+                    if text in lowercase_regimens:
+                        candidates = tuple((target, 100.0) for target in targets)
+                        rule = f"a common word here; the regimen {targets[0].alias} is written in capitals"
+                        found.append(_Part(text, (), 100.0, candidates=candidates, rule=rule))
+                    else:
+                        found.append(_Part(text, targets, 100.0))
                     index += size
                     break
             else:
@@ -520,6 +562,14 @@ class Resolver:
             parts.append(part)
 
     def _fuzzy(self, query: str) -> _Part | None:
+        part = self._fuzzy_reading(query)
+        if part is not None and part.targets and query in self._everyday:
+            # A common word close to a brand is the word, not the brand misspelt ("core" is not Coreg,
+            # "proton" beam is not Protonix): its readings are only shown as candidates.
+            part.candidates, part.targets, part.lone = tuple((t, part.score) for t in part.targets), (), False
+        return part
+
+    def _fuzzy_reading(self, query: str) -> _Part | None:
         if norm.is_foreign_script(query):
             return self._transliterated(query)
         settings = self.settings
@@ -567,21 +617,43 @@ class Resolver:
         # is a fragment of another name, not telaprevir misspelt. And it is taken only when it restricts
         # something: a harmless guess would make "eligible" out of a name we do not know ("Difenin",
         # phenytoin sold in Russia, scores 80 against Differin).
-        if (
-            len(ranked) == 1
-            and best_score >= settings.lone_accept_score
-            and abs(len(best_key) - len(query)) <= 1
-            and self._restricts(best_target)
-        ):
+        if len(ranked) == 1 and self._restricts(best_target) and self._a_slip_of(query, best_key, best_score):
             return _Part(
                 query, (best_target,), best_score, fuzzy=True, rule="the only candidate in the review band", lone=True
             )
-        shaped = self._skeletons.get(norm.skeleton(query)) if not chinese else None
-        if shaped is not None:
-            for target, score in ranked:
-                if tuple(sorted(target.ingredients)) == shaped and best_score - score < settings.margin:
-                    return _Part(query, (target,), score, fuzzy=True, rule="same consonants, a vowel slip")
+        slip = None if chinese else self._vowel_slip(query, scored, best_score)
+        if slip is not None:
+            return slip
         return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
+
+    def _vowel_slip(self, query: str, scored: list[tuple[str, float, int]], best_score: float) -> _Part | None:
+        """The name whose consonants ``query`` has, when that name itself is among the close candidates,
+        no other reading shares the consonants, and it restricts something ("ritanovir": ritonavir).
+
+        The name must be in the band itself: "acitrom" (Acitrom, acenocoumarol) has the consonants of
+        Cotrim (61) and must not be read as co-trimoxazole through Bactrim (71). A harmless reading is
+        not taken: that would be a guess at "eligible" for a name we do not know.
+        """
+        shape = norm.skeleton(query)
+        reading = self._skeletons.get(shape)
+        if reading is None:
+            return None
+        for key, score, _ in scored:
+            if norm.skeleton(key) != shape or best_score - score >= self.settings.margin:
+                continue
+            for target in self._latin[key]:
+                if tuple(sorted(target.ingredients)) == reading and self._restricts(target):
+                    return _Part(query, (target,), float(score), fuzzy=True, rule="same consonants, a vowel slip")
+        return None
+
+    def _a_slip_of(self, query: str, key: str, score: float) -> bool:
+        """True when ``query`` reads as ``key`` mistyped rather than as a fragment of another name:
+        a Latin name of about the same length, or a Chinese name of the same length, four characters
+        at least, with one character wrong (a Chinese name of three with one wrong scores only 67)."""
+        settings = self.settings
+        if norm.is_cjk(query):
+            return score >= settings.chinese_lone_accept_score and len(query) == len(key) >= 4
+        return score >= settings.lone_accept_score and abs(len(key) - len(query)) <= 1
 
     def _transliterated(self, query: str) -> _Part | None:
         """A name in a script the tables do not cover, read in Latin letters: never better than fuzzy."""
@@ -641,6 +713,19 @@ class Resolver:
             return None
         return _Part(query, (target,), score, fuzzy=True, rule=f"the beginning of '{shortest}' and of no other name")
 
+    def _is_filler(self, text: str) -> bool:
+        """True for everyday clinical words, or common words of a language, that no name was read in."""
+        return norm.is_ordinary(text) or self._everyday.issuperset(text.split(" "))
+
+    def _weak_everyday(self, part: _Part) -> bool:
+        """True for a common word read only as candidates, none of them a restricted agent close enough
+        to keep beside a recognised name."""
+        return (
+            bool(part.candidates)
+            and self._everyday.issuperset(part.text.split(" "))
+            and not self._strong_blocking_candidate(part)
+        )
+
     def _strong_blocking_candidate(self, part: _Part) -> bool:
         # Beside a recognised name, a word is kept as a candidate only when it comes close to a
         # restricted agent: "femur" next to "palliative XRT" is not Femara (score 73). Chinese names
@@ -673,6 +758,8 @@ class Resolver:
                 if part.fuzzy:
                     shown = ", ".join(f"{t.alias} ({s:.0f})" for t, s in part.candidates)
                     notes.append(f"'{part.text}' is not a confident match; candidates: {shown}")
+                elif part.rule:
+                    notes.append(f"'{part.text}' is {part.rule}: confirm")
                 continue
             target = part.targets[0]
             method = MatchMethod.FUZZY if part.fuzzy else target.method

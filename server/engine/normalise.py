@@ -36,7 +36,8 @@ _UNITS = frozenset(
     cgy f fr fractions fx gy
     """.split()
 )
-_FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+")
+# Frequencies and schedule days: "q12h", "x5d", "3x", "1/2", "d1" (day 1 of a cycle), "C3D1".
+_FREQUENCY = re.compile(r"q\d+(?:h|hr|hrs|d|w|wk)?|x\d+(?:d|days?|w|wk)?|\d+x|\d+(?:/\d+)+|d\d+|c\d+d\d+")
 
 # Words that never name a drug: units, frequencies, routes, forms, release modifiers,
 # salts and filler. They are dropped only after the exact look-up has had its chance,
@@ -66,6 +67,8 @@ NOISE_WORDS = frozenset(
     tue tues v wed
     cgy fraction fractions fx gy
     biw ivd ivdrip ivgtt qn qod qw tiw
+    al ao c cada courses dia diaria diario dias el en gotas gyrbe h patch patches por premix premixed s sos
+    syr tabletas vaso vo x
     г мг мкг мл ед таб
     """.split()
 )
@@ -89,6 +92,8 @@ ORDINARY_WORDS = frozenset(
     lung lungs monoclonal
     mediastinal mediastinum metastases metastasis mets neck orbit pelvis primary right site sites skull spine
     thorax tumor tumour
+    cardioprotection complete completed discontinued dx ended goal hx inr pd progression reinfusion relapse
+    relapsed suspended suspendido suspenso tx
     """.split()
 )
 
@@ -273,6 +278,14 @@ DRUG_STEMS = tuple(
     fosfamide domide grastim leukin kinra cept rozole lutamide relix tecan poside bicin stine
     """.split()
 )
+
+
+_CAPITALISED_WORD = re.compile(r"(?<![A-Za-z])[A-Z][A-Z]+(?![a-z])")
+
+
+def capitalised_words(text: str) -> frozenset[str]:
+    """The words written in capital letters in ``text``, folded ("VAC/IE x4" -> {"vac", "ie"})."""
+    return frozenset(word.casefold() for word in _CAPITALISED_WORD.findall(text))
 
 
 def is_ordinary(text: str) -> bool:
