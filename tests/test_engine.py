@@ -103,3 +103,16 @@ def test_an_unsure_reading_needs_review_even_when_no_candidate_is_restricted(eng
     assert result.verdict is Verdict.NEEDS_REVIEW
     assert [reason.rule_id for reason in result.reasons] == ["AMBIGUOUS_INPUT"]
     assert "None of them is restricted" in result.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("therapy", "negated"),
+    [
+        ("No prior chemotherapy or radiotherapy", "chemotherapy"),
+        ("初诊患儿，未行放化疗", "chemotherapy"),  # "newly diagnosed, no radio-chemotherapy given"
+    ],
+)
+def test_a_negated_therapy_needs_review_neither_blocked_nor_passed(engine, therapy, negated):
+    result = engine.check(CheckRequest("2026-12-10", (), (PriorTherapy(therapy, end_date="2026-12-01"),)))
+    assert result.verdict is Verdict.NEEDS_REVIEW
+    assert negated in result.reasons[0].message

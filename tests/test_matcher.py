@@ -581,3 +581,36 @@ def test_a_regimen_that_is_also_a_word_is_taken_only_in_capitals(engine, text, c
 )
 def test_exports_and_therapy_notes_found_by_a_seventh_blind_probe(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        (
+            "No prior chemotherapy or radiotherapy",
+            {"chemotherapy", "palliative radiotherapy", "bone marrow irradiation"},
+        ),
+        ("denies rifampin use", {"rifampin"}),
+        ("no history of St John's wort", {"st john's wort"}),
+        ("avoid grapefruit juice", {"grapefruit juice"}),
+        ("否认服用利福平", {"rifampin"}),
+        ("无利福平", {"rifampin"}),
+    ],
+)
+def test_a_negated_name_is_only_a_candidate(engine, text, negated):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND} == negated
+    assert any("negated" in note for note in reading.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rifampin 600 mg, no further doses", {"rifampin"}),  # the negation is in another list item
+        ("no rash; rifampin 600 mg", {"rifampin"}),
+        ("利福平胶囊", {"rifampin"}),
+    ],
+)
+def test_a_negation_reaches_only_the_names_it_governs(engine, text, expected):
+    _assert_resolved_as(engine, text, expected)

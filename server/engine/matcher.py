@@ -435,6 +435,9 @@ class Resolver:
         found: list[_Part] = []
         runs: list[list[str]] = []
         run: list[str] = []
+        # A negating word ("no", "denies") in force: names after it are only candidates, until a word
+        # that is neither filler nor a name ends its reach ("No prior chemotherapy or radiotherapy").
+        negation = ""
         index = 0
         while index < len(words):
             # The longest run of words that is a known name wins, whatever the words are:
@@ -447,7 +450,10 @@ class Resolver:
                     runs.append(run)
                     run = []
                     text = " ".join(span)
-                    if text in lowercase_regimens:
+                    if negation:
+                        candidates = tuple((target, 100.0) for target in targets)
+                        found.append(_Part(text, (), 100.0, candidates=candidates, rule=f"negated ('{negation}')"))
+                    elif text in lowercase_regimens:
                         candidates = tuple((target, 100.0) for target in targets)
                         rule = f"a common word here; the regimen {targets[0].alias} is written in capitals"
                         found.append(_Part(text, (), 100.0, candidates=candidates, rule=rule))
@@ -464,8 +470,15 @@ class Resolver:
                 elif norm.is_noise(word) or norm.is_word_separator(word):
                     runs.append(run)
                     run = []
+                elif word in norm.NEGATIONS:
+                    runs.append(run)
+                    run = []
+                    negation = word
+                    ignored.append(word)
                 else:
                     run.append(word)
+                    if not self._is_filler(word):
+                        negation = ""
                 index += 1
         runs.append(run)
         leftover_parts: list[_Part] = []
@@ -534,7 +547,13 @@ class Resolver:
                 index += size
                 continue
             if targets:
-                found.append(_Part(word[index : index + size], targets, 100.0))
+                name = word[index : index + size]
+                negation = norm.chinese_negation(word[:index])
+                if negation:
+                    candidates = tuple((target, 100.0) for target in targets)
+                    found.append(_Part(name, (), 100.0, candidates=candidates, rule=f"negated ('{negation}')"))
+                else:
+                    found.append(_Part(name, targets, 100.0))
             if len(pending) > 1:
                 leftovers.append(pending)
             pending = held = ""

@@ -94,6 +94,7 @@ ORDINARY_WORDS = frozenset(
     thorax tumor tumour
     cardioprotection complete completed discontinued dx ended goal hx inr pd progression reinfusion relapse
     relapsed suspended suspendido suspenso tx
+    agonist agonists androgen antagonist antagonists blocker blockers inhibitor inhibitors receptor receptors
     """.split()
 )
 
@@ -278,6 +279,22 @@ DRUG_STEMS = tuple(
     fosfamide domide grastim leukin kinra cept rozole lutamide relix tecan poside bicin stine
     """.split()
 )
+
+
+# Words that deny what follows ("no prior chemotherapy", "denies St John's wort"); in Chinese, what
+# comes right before a name in the same run of characters (未行放化疗: "radio-chemotherapy not given").
+NEGATIONS = frozenset({"no", "not", "never", "without", "denies", "denied", "nil", "avoid", "avoiding"})
+_CHINESE_NEGATIONS = ("未使用", "未曾", "未行", "未用", "否认", "未", "无", "禁用", "避免")
+
+
+def chinese_negation(before: str) -> str:
+    """The negating word in ``before`` (the characters in front of a name) that ends at most two
+    characters before the name (未行放化疗: 未行, then 放), or ""."""
+    for word in _CHINESE_NEGATIONS:
+        at = before.rfind(word)
+        if at >= 0 and len(before) - (at + len(word)) <= 2:
+            return word
+    return ""
 
 
 _CAPITALISED_WORD = re.compile(r"(?<![A-Za-z])[A-Z][A-Z]+(?![a-z])")
