@@ -614,3 +614,16 @@ def test_a_negated_name_is_only_a_candidate(engine, text, negated):
 )
 def test_a_negation_reaches_only_the_names_it_governs(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("开腹腹膜后肿瘤切除术 2026-09-20", {"major surgery"}),  # laparotomy, retroperitoneal tumour resection
+        ("切除活检", {"biopsy"}),  # an excisional biopsy is a minor procedure
+        ("Dalmane 15 mg", {"flurazepam"}),  # not Dilantin
+        ("Lotronex", {"alosetron"}),  # not Lovenox
+    ],
+)
+def test_surgery_in_chinese_and_look_alikes_found_by_an_eighth_blind_probe(engine, text, expected):
+    _assert_resolved_as(engine, text, expected)
