@@ -451,12 +451,10 @@ class Resolver:
                     run = []
                     text = " ".join(span)
                     if negation:
-                        candidates = tuple((target, 100.0) for target in targets)
-                        found.append(_Part(text, (), 100.0, candidates=candidates, rule=f"negated ('{negation}')"))
+                        found.append(_unconfirmed(text, targets, f"negated ('{negation}')"))
                     elif text in lowercase_regimens:
-                        candidates = tuple((target, 100.0) for target in targets)
                         rule = f"a common word here; the regimen {targets[0].alias} is written in capitals"
-                        found.append(_Part(text, (), 100.0, candidates=candidates, rule=rule))
+                        found.append(_unconfirmed(text, targets, rule))
                     else:
                         found.append(_Part(text, targets, 100.0))
                     index += size
@@ -549,11 +547,9 @@ class Resolver:
             if targets:
                 name = word[index : index + size]
                 negation = norm.chinese_negation(word[:index])
-                if negation:
-                    candidates = tuple((target, 100.0) for target in targets)
-                    found.append(_Part(name, (), 100.0, candidates=candidates, rule=f"negated ('{negation}')"))
-                else:
-                    found.append(_Part(name, targets, 100.0))
+                found.append(
+                    _unconfirmed(name, targets, f"negated ('{negation}')") if negation else _Part(name, targets, 100.0)
+                )
             if len(pending) > 1:
                 leftovers.append(pending)
             pending = held = ""
@@ -823,6 +819,11 @@ class Resolver:
             matched_text=part.text,
             systemic=route.systemic,
         )
+
+
+def _unconfirmed(text: str, targets: tuple[_Target, ...], rule: str) -> _Part:
+    """A known name that the words around it leave in doubt ("no ...", "ice pack"): only candidates."""
+    return _Part(text, (), 100.0, candidates=tuple((target, 100.0) for target in targets), rule=rule)
 
 
 def _deletions(word: str) -> list[str]:
