@@ -627,3 +627,16 @@ def test_a_negation_reaches_only_the_names_it_governs(engine, text, expected):
 )
 def test_surgery_in_chinese_and_look_alikes_found_by_an_eighth_blind_probe(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Jinyouli 6 mg sc", {"pegfilgrastim"}),  # 津优力 in pinyin
+        ("Ruibai 150 ug", {"filgrastim"}),  # 瑞白
+        ("Tuoyi 240 mg q3w", {"toripalimab"}),  # 拓益
+        ("Fukewei 12 mg d1-14", {"anlotinib"}),  # 福可维
+    ],
+)
+def test_chinese_brands_written_in_pinyin(engine, text, expected):
+    _assert_resolved_as(engine, text, expected)
