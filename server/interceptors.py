@@ -72,7 +72,13 @@ def _refusal(code: grpc.StatusCode, message: str) -> tuple[Any, Any]:
 def _request_id(request: Any) -> str:
     check = getattr(request, "check", None)
     value = getattr(check if check is not None else request, "request_id", "")
-    return str(value) or uuid.uuid4().hex[:12]
+    return log_safe(str(value)) or uuid.uuid4().hex[:12]
+
+
+def log_safe(text: str, limit: int = 64) -> str:
+    """``text`` fit for one log line: control characters escaped (no forged lines), at most ``limit`` kept."""
+    clipped = text[:limit] + ("..." if len(text) > limit else "")
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in clipped)
 
 
 def _summary(request: Any, response: Any) -> str:

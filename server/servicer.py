@@ -7,6 +7,7 @@ by ``convert`` (``Encoded``), so ``add_to_server`` registers serializers that pa
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,10 @@ from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
 from server import convert
 from server.engine import CheckResult, Engine, WashoutError
+from server.interceptors import log_safe
 from server.status import status_for
+
+_LOGGER = logging.getLogger("washout.calls")
 
 
 class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
@@ -67,7 +71,9 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
     def _answer(self, engine: Engine, check: pb.CheckRequest) -> convert.Encoded:
         try:
             result = engine.check(check)
-        except WashoutError as error:
+        except Exception as error:  # one patient's failure is that patient's answer, not the end of the batch
+            if not isinstance(error, WashoutError):
+                _LOGGER.error("check in a stream failed request_id=%s", log_safe(check.request_id), exc_info=error)
             return convert.encoded(pb.CheckStreamResponse(error=_check_error(check.request_id, error)))
         self._record(result)
         return convert.encoded_stream_answer(result)
@@ -148,7 +154,7 @@ async def _answered_ahead(messages: AsyncIterator[_T], answer: Callable[[_T], _A
         reader.cancel()
 
 
-def _check_error(request_id: str, error: WashoutError) -> pb.CheckError:
+def _check_error(request_id: str, error: Exception) -> pb.CheckError:
     status = status_for(error, request_id)
     violations: list[pb.FieldViolation] = []
     reason = ""

@@ -19,8 +19,9 @@ _REQUESTS = {
     "eligible": CheckRequest("2026-12-10", (Medication("azithromycin", "2026-12-01"),), request_id="r-3"),
     "needs review": CheckRequest("2026-12-10", (Medication("ritanovir"), Medication("enoxaparin", "2026-12-08"))),
     "nothing taken": CheckRequest("2026-12-10"),
-    # A request id of 200 bytes takes a two-byte length; 150 medications make an answer over 16 KiB.
-    "long id": CheckRequest("2026-12-10", (Medication("fluconazole", "2026-12-01"),), request_id="x" * 200),
+    # A request id of 300 bytes (100 characters) takes a two-byte length; 150 medications make an answer
+    # over 16 KiB.
+    "long id": CheckRequest("2026-12-10", (Medication("fluconazole", "2026-12-01"),), request_id="患者" * 50),
     "long answer": CheckRequest(
         "2026-12-10", tuple(Medication(f"itraconazole {n} mg", f"2026-12-0{1 + n % 9}") for n in range(150))
     ),

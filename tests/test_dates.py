@@ -28,7 +28,19 @@ def test_empty_event_date_is_unknown():
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-02-30", "2026-13-01", "10/12/2026", "yesterday", "2026-1-5", "0000-01-01", "2026-00"]
+    "text",
+    [
+        "2026-02-30",
+        "2026-13-01",
+        "10/12/2026",
+        "yesterday",
+        "2026-1-5",
+        "0000-01-01",
+        "2026-00",
+        "9999-12",  # a window added to it would overflow the calendar
+        "2200-01-01",
+        "２０２６-１２-１０",  # fullwidth digits: ISO 8601 and FHIR dates are ASCII
+    ],
 )
 def test_impossible_or_foreign_dates_are_refused(text):
     with pytest.raises(ValueError):

@@ -116,3 +116,8 @@ def test_a_negated_therapy_needs_review_neither_blocked_nor_passed(engine, thera
     result = engine.check(CheckRequest("2026-12-10", (), (PriorTherapy(therapy, end_date="2026-12-01"),)))
     assert result.verdict is Verdict.NEEDS_REVIEW
     assert negated in result.reasons[0].message
+
+
+@pytest.mark.parametrize("request_id", ["x" * 129, "abc\nFAKE LOG LINE"])
+def test_a_request_id_too_long_or_with_control_characters_is_refused(engine, request_id):
+    assert list(_violations(engine, CheckRequest("2026-12-10", request_id=request_id))) == ["request_id"]

@@ -640,3 +640,26 @@ def test_surgery_in_chinese_and_look_alikes_found_by_an_eighth_blind_probe(engin
 )
 def test_chinese_brands_written_in_pinyin(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("lopinavir-r 400/100", {"lopinavir", "ritonavir"}),  # "/r": boosted with ritonavir
+        ("fosamprenavir r", {"fosamprenavir", "ritonavir"}),
+        ("Aptivus", {"tipranavir"}),  # never taken without ritonavir: held to its rule
+        ("LPV", {"lopinavir"}),
+        ("heparin infusion 18 units/kg/hr", {"heparin"}),  # "/hr" is one unit, not "/h" and "r"
+    ],
+)
+def test_boosted_protease_inhibitors_found_by_an_api_probe(engine, text, expected):
+    reading = _assert_resolved_as(engine, text, expected)
+    if "heparin" not in expected:
+        assert any("strong_cyp3a4_inhibitor" in m.categories for m in reading.matches)
+
+
+def test_a_stray_r_beside_a_name_is_unread_never_filler(engine):
+    # "r" is ritonavir's boost in HIV notation and rifampicin in TB notation: both blockers.
+    reading = _read(engine, "nelfinavir + r")
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert reading.unread == ("r",)

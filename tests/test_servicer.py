@@ -63,3 +63,26 @@ def test_an_answer_error_is_raised_after_the_answers_before_it():
         return seen
 
     assert asyncio.run(run()) == list(range(7))
+
+
+def test_an_unexpected_failure_for_one_patient_is_that_patients_error_entry(engine):
+    from washout.v1 import washout_service_pb2 as pb
+
+    from server.servicer import WashoutServicer
+
+    class _Failing:
+        def check(self, request):
+            raise RuntimeError("a bug")
+
+    answer = WashoutServicer(lambda: engine)._answer(_Failing(), pb.CheckRequest(request_id="p-7"))  # type: ignore[arg-type]
+    entry = pb.CheckStreamResponse.FromString(answer.data)
+    assert entry.WhichOneof("result") == "error"
+    assert (entry.error.request_id, entry.error.code) == ("p-7", "INTERNAL")
+    assert "a bug" not in entry.error.message  # a generic message; the traceback is in the server log
+
+
+def test_request_ids_are_logged_on_one_line_and_clipped():
+    from server.interceptors import log_safe
+
+    assert log_safe("abc\nFAKE LOG LINE") == "abc\\x0aFAKE LOG LINE"
+    assert log_safe("x" * 500) == "x" * 64 + "..."

@@ -10,9 +10,12 @@ from datetime import date
 
 from .model import hash_once, hash_slot
 
-_FULL = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_YEAR = re.compile(r"(\d{4})")
+# ASCII digits only, as ISO 8601 and FHIR write them (``\d`` would also take fullwidth digits).
+_FULL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_YEAR = re.compile(r"([0-9]{4})")
+# Dates a screening can mean: a window added to the latest of them still fits in a ``date``.
+_FIRST_YEAR, _LAST_YEAR = 1900, 2199
 
 
 @hash_once
@@ -61,12 +64,12 @@ def parse_event_date(text: str) -> ParsedDate | None:
         return ParsedDate(date(_year(year), month, calendar.monthrange(year, month)[1]), "month")
     if match := _YEAR.fullmatch(text):
         return ParsedDate(date(_year(int(match.group(1))), 12, 31), "year")
-    raise ValueError("must be an ISO 8601 date YYYY-MM-DD (or YYYY-MM when only the month is known)")
+    raise ValueError("must be an ISO 8601 date YYYY-MM-DD (or YYYY-MM, YYYY when only the month or year is known)")
 
 
 def _year(year: int) -> int:
-    if year < 1900:
-        raise ValueError(f"year {year} is out of range")
+    if not _FIRST_YEAR <= year <= _LAST_YEAR:
+        raise ValueError(f"year {year} is out of range ({_FIRST_YEAR}-{_LAST_YEAR})")
     return year
 
 

@@ -36,6 +36,7 @@ class RequestLimits:
 
     max_items: int = 200
     max_name_length: int = 300
+    max_request_id_length: int = 128
 
 
 class Engine:
@@ -155,6 +156,10 @@ class Engine:
         field is never read. Nothing is assessed without a protocol and a valid first dose.
         """
         violations: list[FieldViolation] = []
+        request_id = request.request_id
+        if len(request_id) > self.limits.max_request_id_length or not request_id.isprintable():
+            limit = self.limits.max_request_id_length
+            violations.append(FieldViolation("request_id", f"at most {limit} printable characters"))
         first_dose = _first_dose(request.first_dose_date)
         if isinstance(first_dose, FieldViolation):
             violations.append(first_dose)

@@ -21,7 +21,8 @@ from opencc import OpenCC
 _TOKEN = re.compile(
     r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
     r"|\d+(?:[.,]\d+)*(?:[a-z\u03bc%]+(?:/[a-z0-9]+)*)?"
-    r"|(?:mg|mcg|ug|\u03bcg|g|ml|iu|units?|mmol|meq)(?:/(?:kg|m2|d|day|dose|h|hr|min|ml|l|wk|week))+"
+    # longest alternatives first, whole words only: "/hr" is not "/h" + "r", "/day" not "/d" + "ay"
+    r"|(?:mg|mcg|ug|\u03bcg|g|ml|iu|units?|mmol|meq)(?:/(?:kg|m2|dose|day|d|hr|h|min|ml|l|week|wk)(?![a-z0-9]))+"
     r"|[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff][^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]*"
     r"|[+;,&/\u3001]"
 )
@@ -315,7 +316,14 @@ def looks_like_drug(word: str) -> bool:
     stem ("conivaptan", "zz-mycin"), or a word in a script the tables do not cover ("Рифампицин")."""
     if is_foreign_script(word):
         return any(char.isalpha() for char in word)
+    if word in _BLOCKER_LETTERS:
+        return True
     return len(word) >= 6 and word.isalpha() and word.endswith(DRUG_STEMS)
+
+
+# Single letters that stand for a blocker in shorthand: "/r" is a ritonavir boost ("lopinavir-r"),
+# R is rifampicin in TB notation. Beside a name they are unread (review), never filler.
+_BLOCKER_LETTERS = frozenset({"r"})
 
 
 def skeleton(text: str) -> str:
