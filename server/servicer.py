@@ -41,7 +41,11 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
     async def Check(self, request: pb.CheckRequest, context: Any) -> convert.Encoded:
         """Screen one patient."""
         # The wire message has every attribute the engine reads (``CheckInput``): no copy is made.
-        result = self._engine().check(request)
+        engine = self._engine()
+        if _is_heavy(request):
+            result = await asyncio.to_thread(engine.check, request)
+        else:
+            result = engine.check(request)
         self._record(result)
         return convert.encoded_check_response(result)
 
@@ -53,7 +57,10 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         A passed deadline or a gone client cancels this coroutine: no work is done for nobody.
         """
         engine = self._engine()
-        async for answer in _answered_ahead(request_iterator, lambda item: self._answer(engine, item.check)):
+        answers = _answered_ahead(
+            request_iterator, lambda item: self._answer(engine, item.check), lambda item: _is_heavy(item.check)
+        )
+        async for answer in answers:
             yield answer
 
     async def CheckBatchStream(
@@ -65,7 +72,7 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         def answer_batch(batch: pb.CheckBatchStreamRequest) -> convert.Encoded:
             return convert.encoded_batch_answer([self._answer(engine, check) for check in batch.checks])
 
-        async for answer in _answered_ahead(request_iterator, answer_batch):
+        async for answer in _answered_ahead(request_iterator, answer_batch, _is_heavy_batch):
             yield answer
 
     def _answer(self, engine: Engine, check: pb.CheckRequest) -> convert.Encoded:
@@ -117,15 +124,31 @@ def add_to_server(servicer: WashoutServicer, server: grpc.aio.Server) -> None:
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+# Items beyond which a request is answered on a thread: one this large, read cold, can take tens of
+# milliseconds or more, and on the event loop it would hold up every other call, health checks
+# included. The engine is thread-safe; small requests, nearly all of them, skip the hand-off.
+_HEAVY_ITEMS = 64
+
+
+def _is_heavy(check: pb.CheckRequest) -> bool:
+    return len(check.medications) + len(check.prior_therapies) > _HEAVY_ITEMS
+
+
+def _is_heavy_batch(batch: pb.CheckBatchStreamRequest) -> bool:
+    return sum(len(check.medications) + len(check.prior_therapies) for check in batch.checks) > _HEAVY_ITEMS
+
+
 _T = TypeVar("_T")
 _A = TypeVar("_A")
 _READ_AHEAD = 64  # answers made before they are sent: bounded, so a fast client cannot flood memory
 _END = object()
 
 
-async def _answered_ahead(messages: AsyncIterator[_T], answer: Callable[[_T], _A]) -> AsyncGenerator[_A, None]:
+async def _answered_ahead(
+    messages: AsyncIterator[_T], answer: Callable[[_T], _A], heavy: Callable[[_T], bool] = lambda message: False
+) -> AsyncGenerator[_A, None]:
     """The answers to the messages of a stream, in order, made by a task of their own while earlier
-    answers are being sent.
+    answers are being sent; a ``heavy`` message is answered on a thread, so the loop serves other calls.
 
     Each read and each write of a stream waits for gRPC's completion queue, and a stream has one
     write in flight at a time: answering ahead lets the next messages arrive and be answered while
@@ -136,7 +159,7 @@ async def _answered_ahead(messages: AsyncIterator[_T], answer: Callable[[_T], _A
     async def pump() -> None:
         try:
             async for message in messages:
-                await queue.put(answer(message))
+                await queue.put(await asyncio.to_thread(answer, message) if heavy(message) else answer(message))
             await queue.put(_END)
         except Exception as error:  # handed to the reader below, which raises it; a cancellation is not caught
             await queue.put(error)

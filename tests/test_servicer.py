@@ -86,3 +86,15 @@ def test_request_ids_are_logged_on_one_line_and_clipped():
 
     assert log_safe("abc\nFAKE LOG LINE") == "abc\\x0aFAKE LOG LINE"
     assert log_safe("x" * 500) == "x" * 64 + "..."
+
+
+def test_heavy_messages_are_answered_on_a_thread_so_the_loop_serves_other_calls():
+    import threading
+
+    def answer(item: int) -> tuple[int, bool]:
+        return item, threading.current_thread() is threading.main_thread()
+
+    async def run() -> list[tuple[int, bool]]:
+        return [item async for item in _answered_ahead(_source(6, []), answer, lambda item: item % 2 == 1)]
+
+    assert asyncio.run(run()) == [(index, index % 2 == 0) for index in range(6)]

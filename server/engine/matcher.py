@@ -33,6 +33,9 @@ _BESIDE_A_NAME_SCORE = 80.0
 _BUCKETS = 64
 # A truncation must keep most of the name: "clarithro" (78) is clarithromycin, "cef" is nothing.
 _PREFIX_MIN_SCORE = 60.0
+# Unknown words in a row beyond which an input is prose: comparing each one fuzzily would let a
+# request of random text hold a worker for most of a second.
+_MAX_UNKNOWN_RUN = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,7 @@ class Resolver:
         self._latin_fuzzy = _FuzzyVocabulary([k for k in self._latin if len(k) >= 5])
         self._chinese_fuzzy = _FuzzyVocabulary([k for k in self._chinese if len(k) >= 3])
         self._chinese_max = max((len(key) for key in self._chinese), default=0)
+        self._latin_max = max((len(key) for key in self._latin), default=0)
         self._first_words = frozenset(key.split(" ", 1)[0] for key in self._latin if " " in key)
         self._max_words = max((key.count(" ") + 1 for key in self._latin), default=1)
         self._skeletons = self._build_skeletons()
@@ -560,6 +564,9 @@ class Resolver:
 
     def _read_fuzzy(self, run: list[str], parts: list[_Part], unread: list[str]) -> None:
         query = " ".join(run)
+        if len(run) > _MAX_UNKNOWN_RUN:
+            unread.append(query)  # prose, not a name: for a pharmacist to read, not compared word by word
+            return
         part = self._fuzzy(query)
         if (part is None or part.candidates) and len(run) > 1:
             singles = [self._fuzzy(word) for word in run]
@@ -591,6 +598,8 @@ class Resolver:
         chinese = norm.is_cjk(query)
         if len(query) < (2 if chinese else settings.min_fuzzy_length) or norm.is_ordinary(query):
             return None
+        if len(query) > 2 * (self._chinese_max if chinese else self._latin_max):
+            return None  # longer than any name misspelt: text, not a name (and costly to compare with every name)
         vocabulary = self._chinese_fuzzy if chinese else self._latin_fuzzy
         index = self._chinese if chinese else self._latin
         if not chinese:
