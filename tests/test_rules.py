@@ -180,6 +180,23 @@ def test_two_distinct_antihypertensives_in_current_use_block(engine):
     assert {r.matched_name for r in result.reasons} == {"amlodipine", "losartan"}
 
 
+@pytest.mark.parametrize(
+    ("first_dose", "verdict", "earliest"),
+    [
+        ("2026-12-10", Verdict.BLOCKED, "2026-12-16"),  # two in use until lisinopril's last dose
+        ("2026-12-15", Verdict.BLOCKED, "2026-12-16"),
+        ("2026-12-16", Verdict.ELIGIBLE, "2026-12-16"),  # amlodipine alone is not a reason
+    ],
+)
+def test_two_antihypertensives_clear_when_fewer_than_two_remain(engine, first_dose, verdict, earliest):
+    # Found by a blind API probe: the earliest date was amlodipine's last dose + 1 (12-21), though one
+    # antihypertensive alone is allowed from the day after lisinopril's last dose.
+    result = engine.check(
+        CheckRequest(first_dose, (Medication("amlodipine", "2026-12-20"), Medication("lisinopril", "2026-12-15")))
+    )
+    assert (result.verdict, result.earliest_eligible_date) == (verdict, date.fromisoformat(earliest))
+
+
 def test_the_same_antihypertensive_twice_is_one_ingredient(engine):
     result = _meds(engine, Medication("Norvasc", ongoing=True), Medication("amlodipine 10mg", ongoing=True))
     assert result.verdict is Verdict.ELIGIBLE

@@ -272,6 +272,20 @@ def _count(book: RuleBook, rule: Rule, uses: tuple[tuple[Exposure, Match], ...],
         unknown.pop(ingredient, None)
     names = ", ".join(sorted(current))
     if len(current) >= rule.min_distinct:
+        # The patient clears when fewer than min_distinct remain in use: the day after the
+        # min_distinct-th latest last dose, not after the last of them all.
+        ends = sorted(
+            (
+                date.max if exposure.ongoing or exposure.last is None else exposure.last.value
+                for exposure, _ in current.values()
+            ),
+            reverse=True,
+        )
+        deciding = ends[rule.min_distinct - 1]
+        clears = None if deciding == date.max else deciding + timedelta(days=1)
+        until = (
+            f" Eligible from {clears.isoformat()}, when fewer than {rule.min_distinct} are in use." if clears else ""
+        )
         return [
             _reason(
                 rule.rule_id,
@@ -279,10 +293,10 @@ def _count(book: RuleBook, rule: Rule, uses: tuple[tuple[Exposure, Match], ...],
                 exposure,
                 match,
                 0,
-                None if exposure.ongoing or exposure.last is None else exposure.last.value + timedelta(days=1),
+                clears,
                 f"{len(current)} distinct drugs of the category '{book.label(rule.category)}' are in current use "
                 f"together ({names}). "
-                f"{_requirement(rule)}",
+                f"{_requirement(rule)}{until}",
                 Verdict.BLOCKED,
                 rule,
             )
