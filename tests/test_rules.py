@@ -232,3 +232,23 @@ def test_eligible_patient_is_eligible_on_the_planned_date(engine):
     result = _meds(engine, Medication("azithromycin", "2026-12-09"), Medication("fluconazole", ongoing=True))
     assert result.verdict is Verdict.ELIGIBLE
     assert result.earliest_eligible_date == FIRST
+
+
+@pytest.mark.parametrize(
+    ("description", "end_date", "verdict"),
+    [
+        ("radiotherapy", "2026-10-01", Verdict.ELIGIBLE),  # 70 days: past both 14 (palliative) and 42 (marrow)
+        ("radiotherapy", "2026-11-20", Verdict.NEEDS_REVIEW),  # palliative would clear, marrow would not
+        ("radiotherapy", "", Verdict.NEEDS_REVIEW),
+        ("No prior chemotherapy", "2025-01-01", Verdict.ELIGIBLE),
+        ("No prior chemotherapy", "2026-12-01", Verdict.NEEDS_REVIEW),
+    ],
+)
+def test_a_known_name_in_doubt_needs_no_review_once_every_reading_has_cleared(engine, description, end_date, verdict):
+    result = engine.check(CheckRequest("2026-12-10", (), (PriorTherapy(description, end_date=end_date),)))
+    assert result.verdict is verdict
+
+
+def test_a_fuzzy_candidate_needs_review_however_old(engine):
+    # A name read only fuzzily may be a drug we do not know, with a window of its own.
+    assert _meds(engine, Medication("clxndqmycin", "2025-01-01")).verdict is Verdict.NEEDS_REVIEW

@@ -117,7 +117,7 @@ def combine(book: RuleBook, first_dose: date, assessed: Iterable[tuple[Exposure,
 
 def _assess_exposure(book: RuleBook, exposure: Exposure, first_dose: date) -> Assessment:
     """What one input says on its own: its reasons, and its uses for the rules that count across inputs."""
-    reasons = _reading_reasons(book, exposure)
+    reasons = _reading_reasons(book, exposure, first_dose)
     counting: list[tuple[Rule, Match]] = []
     for match in exposure.resolution.matches:
         if match.method is MatchMethod.REVIEW_BAND or not match.systemic:
@@ -147,13 +147,13 @@ def earliest_eligible(reasons: list[Reason], first_dose: date) -> date | None:
     return max(end for end in ends if end is not None)
 
 
-def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
+def _reading_reasons(book: RuleBook, exposure: Exposure, first_dose: date) -> list[Reason]:
     resolution = exposure.resolution
     reasons: list[Reason] = []
     if exposure.category_given:
         return reasons
     candidates = [m for m in resolution.matches if m.method is MatchMethod.REVIEW_BAND]
-    if candidates:
+    if candidates and not _every_reading_clears(book, exposure, candidates, first_dose):
         # Even when no candidate is restricted, the input may be a name we do not know that only looks
         # like them ("Difenin", phenytoin, against Differin): an unsure reading is never "eligible".
         screened = [m for m in candidates if book.screens(m.categories)]
@@ -186,6 +186,20 @@ def _reading_reasons(book: RuleBook, exposure: Exposure) -> list[Reason]:
         )
         reasons.append(_reason(UNRECOGNISED_RULE, "", exposure, None, 0, None, message, Verdict.NEEDS_REVIEW))
     return reasons
+
+
+def _every_reading_clears(book: RuleBook, exposure: Exposure, candidates: list[Match], first_dose: date) -> bool:
+    """True when the input is surely one of the candidates (a known name two rows claim, such as bare
+    "radiotherapy", or a known name left in doubt by the words around it) and whichever it is, its
+    washout is over: no review is needed to tell them apart. A fuzzy candidate may stand for a name we
+    do not know, so it always needs review."""
+    if any(match.score < 100 for match in candidates):
+        return False
+    for match in candidates:
+        for rule in book.rules_for(match.categories):
+            if rule.counting is Counting.CONCURRENT_COUNT or _apply(book, rule, exposure, match, first_dose):
+                return False
+    return True
 
 
 def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_dose: date) -> Reason | None:
