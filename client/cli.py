@@ -16,7 +16,7 @@ from google.protobuf.json_format import MessageToDict
 from washout.v1 import washout_service_pb2 as pb
 
 from client.client import TlsOptions, WashoutClient
-from client.errors import InvalidRequestError, WashoutClientError
+from client.errors import InvalidRequestError, ProtocolNotFoundError, WashoutClientError
 
 _DATE = r"\d{4}-\d{2}(?:-\d{2})?"
 _ATTRIBUTES = (
@@ -79,9 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="screen one patient")
     check.add_argument("--first-dose", required=True, help="planned first dose, YYYY-MM-DD")
-    check.add_argument("medications", nargs="*", help='"name[, last YYYY-MM-DD][, ongoing]"')
     check.add_argument(
-        "--therapy", action="append", default=[], help='"description[, ended YYYY-MM-DD][, category ID]"'
+        "medications",
+        nargs="*",
+        help='"name[, last DATE][, ongoing]"; DATE is YYYY-MM-DD, or YYYY-MM when only the month is known; '
+        '"stopped DATE" and "ended DATE" also work',
+    )
+    check.add_argument(
+        "--therapy", action="append", default=[], help='"description[, ended DATE][, category ID]", repeatable'
     )
     check.add_argument("--protocol", default="", help="protocol id (default: the server's default)")
     check.add_argument("--request-id", default=None)
@@ -93,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    """Run the CLI; returns 0 on an answer, 2 on a refused request, 1 when the service fails."""
+    """Run the CLI; returns 0 on an answer, 2 on a refused request (bad fields, unknown protocol),
+    1 when the service fails or cannot be reached."""
     args = build_parser().parse_args(argv)
     tls = TlsOptions(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca else None
     try:
@@ -114,15 +120,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
                 out.write(_json(client.knowledge_base()) if args.json else render_knowledge(client.knowledge_base()))
             else:
                 out.write(client.health() + "\n")
-    except InvalidRequestError as error:
-        print(f"request refused: {error.message}", file=sys.stderr)
-        for violation in error.violations:
-            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+    except (InvalidRequestError, ProtocolNotFoundError) as error:
+        if args.json:
+            out.write(_json_refusal(error))
+        else:
+            print(f"request refused: {error.message}", file=sys.stderr)
+            for violation in error.violations:
+                print(f"  {violation.field}: {violation.description}", file=sys.stderr)
         return 2
     except WashoutClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _json_refusal(error: WashoutClientError) -> str:
+    refusal = {
+        "code": error.code.name,
+        "message": error.message,
+        "reason": error.reason,
+        "metadata": error.metadata,
+        "field_violations": [{"field": v.field, "description": v.description} for v in error.violations],
+    }
+    return json.dumps({"error": refusal}, ensure_ascii=False, indent=2) + "\n"
 
 
 def _json(message: object) -> str:

@@ -77,3 +77,13 @@ def test_cli_prints_a_table_and_json(server_target):
 def test_cli_reports_bad_fields(server_target, capsys):
     assert main(["--target", server_target, "check", "--first-dose", "yesterday", "aspirin"]) == 2
     assert "first_dose_date" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_cli_refuses_an_unknown_protocol_with_exit_code_2_and_json(server_target):
+    out = io.StringIO()
+    code = main(
+        ["--target", server_target, "--json", "check", "--first-dose", "2026-12-10", "--protocol", "NOPE"], out=out
+    )
+    assert code == 2
+    assert json.loads(out.getvalue())["error"]["code"] == "NOT_FOUND"
