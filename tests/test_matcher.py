@@ -663,3 +663,20 @@ def test_a_stray_r_beside_a_name_is_unread_never_filler(engine):
     reading = _read(engine, "nelfinavir + r")
     assert reading.status is ResolutionStatus.AMBIGUOUS
     assert reading.unread == ("r",)
+
+
+@pytest.mark.parametrize(
+    ("text", "systemic", "topical"),
+    [
+        # A mouthwash in one list item made everolimus in another "non-systemic": a false "eligible".
+        ("everolimus 5 mg daily; chlorhexidine mouthwash BID; ondansetron 4 mg PRN", {"everolimus"}, {"chlorhexidine"}),
+        # An IV in one item made a shampoo in another systemic: a false block.
+        ("ketorolac 15 mg IV q6h, ketoconazole shampoo", {"ketorolac"}, {"ketoconazole"}),
+        ("Nizoral 2%, shampoo", set(), {"ketoconazole"}),  # an item of route words speaks for the one before
+        ("ketoconazole 200 mg tab; ketoconazole 2% cream", {"ketoconazole"}, set()),  # the tablet is exposure
+    ],
+)
+def test_each_list_item_has_its_own_route(engine, text, systemic, topical):
+    reading = _read(engine, text)
+    assert {m.ingredient for m in reading.matches if m.systemic} >= systemic
+    assert {m.ingredient for m in reading.matches if not m.systemic} == topical

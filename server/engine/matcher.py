@@ -98,6 +98,9 @@ class _Part:
     # Accepted below the match score only because nothing else came close: fine for a name typed
     # alone, not for a word beside a recognised name ("level" beside tacrolimus is not Aleve).
     lone: bool = False
+    # The route its own list item gives ("ketoconazole shampoo" in "ketorolac IV, ketoconazole shampoo");
+    # None: the route of the whole text.
+    route: norm.RouteReading | None = None
 
 
 class _FuzzyVocabulary:
@@ -340,8 +343,7 @@ class Resolver:
         if whole_hit:
             parts.append(_Part(" ".join(whole), whole_hit, 100.0))
         else:
-            for segment in _segments(words):
-                self._read_segment(segment, parts, unread, ignored, lowercase_regimens)
+            self._read_segments(_segments(words), parts, unread, ignored, lowercase_regimens)
             if parts and unread:
                 # Everyday words in a list item of their own ("..., PJP prophylaxis") are filler too.
                 ignored += [text for text in unread if self._is_filler(text)]
@@ -352,6 +354,27 @@ class Resolver:
                 ignored += [part.text for part in weak]
                 parts = [part for part in parts if part not in weak]
         return self._assemble(parts, unread, ignored, route)
+
+    def _read_segments(
+        self,
+        segments: list[list[str]],
+        parts: list[_Part],
+        unread: list[str],
+        ignored: list[str],
+        lowercase_regimens: frozenset[str],
+    ) -> None:
+        """Read each list item, and give what is read in it the route that item names: a shampoo in
+        one item does not make a tablet in another topical, and an IV in one does not make a shampoo
+        systemic. A list item of route words alone ("Nizoral 2%, shampoo") speaks for the one before."""
+        previous: list[_Part] = []
+        for segment in segments:
+            before = len(parts)
+            self._read_segment(segment, parts, unread, ignored, lowercase_regimens)
+            route = norm.read_route(" ".join(segment), segment)
+            found = parts[before:]
+            for part in found or (previous if not route.systemic else []):
+                part.route = route
+            previous = found or previous
 
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
         """The common cases without the general machinery: a known name with doses and forms around it,
@@ -768,7 +791,11 @@ class Resolver:
         matches: dict[str, Match] = {}
         candidates: dict[str, Match] = {}
         notes: list[str] = []
+        topical: list[str] = []  # the evidence of every non-systemic form that was read
         for part in parts:
+            part_route = part.route or route
+            if not part_route.systemic and part_route.evidence not in topical:
+                topical.append(part_route.evidence)
             readings = {tuple(t.ingredients) for t in part.targets}
             if len(readings) > 1:  # an alias two rows claim: ask, don't guess
                 part.candidates = tuple((t, 100.0) for t in part.targets)
@@ -776,8 +803,8 @@ class Resolver:
             if part.candidates:
                 for target, score in part.candidates:
                     for ingredient in target.ingredients:
-                        match = self._match(ingredient, score, MatchMethod.REVIEW_BAND, target, part, route)
-                        if ingredient not in candidates or candidates[ingredient].score < score:
+                        match = self._match(ingredient, score, MatchMethod.REVIEW_BAND, target, part, part_route)
+                        if _better(match, candidates.get(ingredient)):
                             candidates[ingredient] = match
                 if part.fuzzy:
                     shown = ", ".join(f"{t.alias} ({s:.0f})" for t, s in part.candidates)
@@ -788,8 +815,9 @@ class Resolver:
             target = part.targets[0]
             method = MatchMethod.FUZZY if part.fuzzy else target.method
             for ingredient in target.ingredients:
-                if ingredient not in matches or matches[ingredient].score < part.score:
-                    matches[ingredient] = self._match(ingredient, part.score, method, target, part, route)
+                match = self._match(ingredient, part.score, method, target, part, part_route)
+                if _better(match, matches.get(ingredient)):
+                    matches[ingredient] = match
             if part.fuzzy:
                 why = f"; {part.rule}" if part.rule else ""
                 notes.append(
@@ -801,8 +829,9 @@ class Resolver:
             notes.append(f"could not read '{text}'")
         if ignored:
             notes.append("ignored words: " + ", ".join(f"'{text}'" for text in ignored))
-        if not route.systemic and (matches or candidates):
-            notes.append(f"non-systemic form ('{route.evidence}'): not counted as systemic exposure; confirm the route")
+        if topical and (matches or candidates):
+            shown = ", ".join(f"'{evidence}'" for evidence in topical)
+            notes.append(f"non-systemic form ({shown}): not counted as systemic exposure; confirm the route")
         for ingredient in matches:
             candidates.pop(ingredient, None)
         all_matches = tuple(matches.values()) + tuple(candidates.values())
@@ -828,6 +857,12 @@ class Resolver:
             matched_text=part.text,
             systemic=route.systemic,
         )
+
+
+def _better(match: Match, kept: Match | None) -> bool:
+    """True when ``match`` should replace ``kept`` for its ingredient: the systemic reading first (a
+    tablet beside a cream of the same drug is exposure), then the higher score."""
+    return kept is None or (match.systemic, match.score) > (kept.systemic, kept.score)
 
 
 def _unconfirmed(text: str, targets: tuple[_Target, ...], rule: str) -> _Part:
