@@ -680,3 +680,21 @@ def test_each_list_item_has_its_own_route(engine, text, systemic, topical):
     reading = _read(engine, text)
     assert {m.ingredient for m in reading.matches if m.systemic} >= systemic
     assert {m.ingredient for m in reading.matches if not m.systemic} == topical
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("INH 300 mg + RIF 600 mg + B6 25 mg daily", {"isoniazid", "rifampin", "pyridoxine"}),
+        ("Bactrim DS 1 tab BID M/W/F; Noxafil 300 mg daily", {"sulfamethoxazole", "trimethoprim", "posaconazole"}),
+        (
+            "acyclovir, fluconazole, TMP/SMX, omeprazole",
+            {"acyclovir", "fluconazole", "trimethoprim", "sulfamethoxazole", "omeprazole"},
+        ),
+        ("VCZ 200 mg q12h, ACV 400 mg BID", {"voriconazole", "acyclovir"}),
+        ("ALK inhibitor ceritinib 450 mg daily", {"ceritinib"}),
+        ("H2 blocker famotidine 20 mg BID", {"h2 receptor antagonist", "famotidine"}),
+    ],
+)
+def test_multi_drug_lines_found_by_a_ninth_blind_probe(engine, text, expected):
+    _assert_resolved_as(engine, text, expected)

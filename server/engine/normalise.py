@@ -70,6 +70,7 @@ NOISE_WORDS = frozenset(
     biw ivd ivdrip ivgtt qn qod qw tiw
     al ao c cada courses dia diaria diario dias el en gotas gyrbe h patch patches por premix premixed s sos
     syr tabletas vaso vo x
+    f m t
     г мг мкг мл ед таб
     """.split()
 )
@@ -96,6 +97,7 @@ ORDINARY_WORDS = frozenset(
     cardioprotection complete completed discontinued dx ended goal hx inr pd progression reinfusion relapse
     relapsed suspended suspendido suspenso tx
     agonist agonists androgen antagonist antagonists blocker blockers inhibitor inhibitors receptor receptors
+    alk braf egfr her2 kras mek ros1 vegfr
     """.split()
 )
 
