@@ -205,8 +205,7 @@ class Resolver:
         self._skeletons = self._build_skeletons()
         self._direct = self._build_direct()
         known = self.known_keys()
-        # A known name is read as that name, not as a common word ("insulin", "biopsy", "radiotherapy").
-        self._everyday = knowledge.everyday_words - known
+        self._everyday_words = knowledge.everyday_words
         # Regimens whose abbreviation is also a common word ("ICE", "BEAM", "VAC", "chop"): read with
         # confidence only when written in capitals, as regimens are ("ice pack" is not ICE).
         regimens = {entry.name for entry in knowledge.entries if entry.kind == "regimen"}
@@ -608,7 +607,7 @@ class Resolver:
 
     def _fuzzy(self, query: str) -> _Part | None:
         part = self._fuzzy_reading(query)
-        if part is not None and part.targets and query in self._everyday:
+        if part is not None and part.targets and " " not in query and self._is_everyday(query):
             # A common word close to a brand is the word, not the brand misspelt ("core" is not Coreg,
             # "proton" beam is not Protonix): its readings are only shown as candidates.
             part.candidates, part.targets, part.lone = tuple((t, part.score) for t in part.targets), (), False
@@ -760,18 +759,21 @@ class Resolver:
             return None
         return _Part(query, (target,), score, fuzzy=True, rule=f"the beginning of '{shortest}' and of no other name")
 
+    def _is_everyday(self, text: str) -> bool:
+        """True when every word of ``text`` is a common word and none is a name we know: a known name is
+        read as that name ("insulin", "biopsy", "radiotherapy"), not as a common word."""
+        words = self._everyday_words
+        latin, compact = self._latin, self._compact
+        return all(word in words and word not in latin and word not in compact for word in text.split(" "))
+
     def _is_filler(self, text: str) -> bool:
         """True for everyday clinical words, or common words of a language, that no name was read in."""
-        return norm.is_ordinary(text) or self._everyday.issuperset(text.split(" "))
+        return norm.is_ordinary(text) or self._is_everyday(text)
 
     def _weak_everyday(self, part: _Part) -> bool:
         """True for a common word read only as candidates, none of them a restricted agent close enough
         to keep beside a recognised name."""
-        return (
-            bool(part.candidates)
-            and self._everyday.issuperset(part.text.split(" "))
-            and not self._strong_blocking_candidate(part)
-        )
+        return bool(part.candidates) and self._is_everyday(part.text) and not self._strong_blocking_candidate(part)
 
     def _strong_blocking_candidate(self, part: _Part) -> bool:
         # Beside a recognised name, a word is kept as a candidate only when it comes close to a
