@@ -344,14 +344,11 @@ class Resolver:
         else:
             self._read_segments(_segments(words), parts, unread, ignored, lowercase_regimens)
             if parts and unread:
-                # Everyday words in a list item of their own ("..., PJP prophylaxis") are filler too.
-                ignored += [text for text in unread if self._is_filler(text)]
-                unread = [text for text in unread if not self._is_filler(text)]
-            if any(part.targets for part in parts):
-                # So is a common word with weak candidates ("Relapsed ARMS; toripalimab ...": reteplase, 71).
-                weak = [part for part in parts if self._weak_everyday(part)]
-                ignored += [part.text for part in weak]
-                parts = [part for part in parts if part not in weak]
+                # Everyday words in a list item of their own ("..., PJP prophylaxis", "no further doses")
+                # are filler too, but not one that begins a restricted agent's name: a list item is a
+                # drug's place, and shorthand there ("rito 100mg", "keto", "cis") is a name we could not read.
+                ignored += [text for text in unread if self._is_list_filler(text)]
+                unread = [text for text in unread if not self._is_list_filler(text)]
         return self._assemble(parts, unread, ignored, route)
 
     def _read_segments(
@@ -658,6 +655,12 @@ class Resolver:
             # well ("platanol": Patanol 93, Platinol 88): a false "eligible" is the worst failure.
             return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
+            cut_short = None if chinese or self._restricts(best_target) else self._beginning_of_restricted(query)
+            if cut_short is not None:
+                # "clarit" reads as Claritin (86) but begins clarithromycin: a guess at "eligible" either way.
+                return _Part(
+                    query, (), best_score, fuzzy=True, candidates=((best_target, best_score), (cut_short, 100.0))
+                )
             return _Part(query, (best_target,), best_score, fuzzy=True)
         # A lone candidate is a slip of the typist only if the lengths agree: "nivo" (80 against "incivo")
         # is a fragment of another name, not telaprevir misspelt. And it is taken only when it restricts
@@ -698,7 +701,8 @@ class Resolver:
         at least, with one character wrong (a Chinese name of three with one wrong scores only 67)."""
         settings = self.settings
         if norm.is_cjk(query):
-            return score >= settings.chinese_lone_accept_score and len(query) == len(key) >= 4
+            wrong = sum(mine != theirs for mine, theirs in zip(query, key, strict=False))
+            return score >= settings.chinese_lone_accept_score and len(query) == len(key) >= 4 and wrong == 1
         return score >= settings.lone_accept_score and abs(len(key) - len(query)) <= 1
 
     def _transliterated(self, query: str) -> _Part | None:
@@ -729,7 +733,32 @@ class Resolver:
         )
         if score < self.settings.accept_score:
             return None
-        return _Part(query, (self._latin[best][0],), float(score), fuzzy=True, rule="one slip from a single known name")
+        target = self._latin[best][0]
+        # The beginning of a name of something else is another reading ("neupo": Neupro misspelt, or
+        # Neupogen cut short; "paxl": Paxil or Paxlovid): both are shown, neither is taken.
+        reading = tuple(sorted(target.ingredients))
+        truncated = [
+            other
+            for key in self._latin_fuzzy.starting_with(query)
+            if " " not in key  # "vincristin" begins "vincristine dactinomycin..." too, which is no other reading
+            for other in self._latin[key]
+            if tuple(sorted(other.ingredients)) != reading
+        ]
+        if truncated:
+            return _Part(
+                query, (), float(score), fuzzy=True, candidates=((target, float(score)), (truncated[0], 100.0))
+            )
+        return _Part(query, (target,), float(score), fuzzy=True, rule="one slip from a single known name")
+
+    def _beginning_of_restricted(self, query: str) -> _Target | None:
+        """A restricted agent one of whose one-word names begins with ``query`` (5 letters at least)."""
+        if len(query) < self.settings.min_prefix_length or " " in query:
+            return None
+        for key in self._latin_fuzzy.starting_with(query):
+            for target in self._latin[key]:
+                if " " not in key and self._restricts(target):
+                    return target
+        return None
 
     def _restricts(self, target: _Target) -> bool:
         """True when an ingredient of ``target`` is in a screened category."""
@@ -766,14 +795,21 @@ class Resolver:
         latin, compact = self._latin, self._compact
         return all(word in words and word not in latin and word not in compact for word in text.split(" "))
 
+    def _is_list_filler(self, text: str) -> bool:
+        """True for words in a list item of their own that name nothing: everyday clinical words, and
+        common words that do not begin the name of a restricted agent ("further", not "keto")."""
+        if norm.is_ordinary(text):
+            return True
+        return self._is_everyday(text) and not any(self._begins_restricted(word) for word in text.split(" "))
+
+    def _begins_restricted(self, word: str) -> bool:
+        return any(
+            self._restricts(target) for key in self._latin_fuzzy.starting_with(word) for target in self._latin[key]
+        )
+
     def _is_filler(self, text: str) -> bool:
         """True for everyday clinical words, or common words of a language, that no name was read in."""
         return norm.is_ordinary(text) or self._is_everyday(text)
-
-    def _weak_everyday(self, part: _Part) -> bool:
-        """True for a common word read only as candidates, none of them a restricted agent close enough
-        to keep beside a recognised name."""
-        return bool(part.candidates) and self._is_everyday(part.text) and not self._strong_blocking_candidate(part)
 
     def _strong_blocking_candidate(self, part: _Part) -> bool:
         # Beside a recognised name, a word is kept as a candidate only when it comes close to a

@@ -113,7 +113,17 @@ NON_SYSTEMIC_WORDS = frozenset(
     """.split()
 )
 _NON_SYSTEMIC_BIGRAMS = frozenset({("eye", "drops"), ("eye", "drop"), ("ear", "drops"), ("ear", "drop")})
-_SYSTEMIC_OVERRIDES = frozenset({"oral", "orally", "po", "iv", "intravenous", "im", "injection", "inj"})
+# Forms and routes that reach the blood stream: with one of them a non-systemic word in the same
+# list item does not make the drug topical ("ketoconazole tab (not cream)", 伊曲康唑胶囊 外用乳膏).
+_SYSTEMIC_OVERRIDES = frozenset(
+    """
+    oral orally po iv intravenous im injection inj tab tabs tablet tablets cap caps capsule capsules
+    comprimido comprimidos susp suspension syrup
+    """.split()
+)
+_SYSTEMIC_CHINESE = re.compile("口服|胶囊|静滴|静脉|缓释片|肠溶片|分散片")
+# Phrases where a non-systemic word is food, not a form ("take with cream cheese").
+_NOT_A_FORM = frozenset({("cream", "cheese"), ("ice", "cream"), ("sour", "cream")})
 NON_SYSTEMIC_CHINESE = (
     "乳膏",
     "软膏",
@@ -405,7 +415,7 @@ def read_route(folded: str, words: list[str]) -> RouteReading:
     """Look for a non-systemic form or route (cream, eye drops, 乳膏...) in folded text."""
     evidence = ""
     for index, word in enumerate(words):
-        if word in NON_SYSTEMIC_WORDS:
+        if word in NON_SYSTEMIC_WORDS and not _food(words, index):
             evidence = word
             break
         if index + 1 < len(words) and (word, words[index + 1]) in _NON_SYSTEMIC_BIGRAMS:
@@ -413,6 +423,13 @@ def read_route(folded: str, words: list[str]) -> RouteReading:
             break
     if not evidence and (found := _NON_SYSTEMIC_CHINESE_PATTERN.search(folded)):
         evidence = found.group()
-    if evidence and not any(word in _SYSTEMIC_OVERRIDES for word in words):
+    if evidence and not any(word in _SYSTEMIC_OVERRIDES for word in words) and not _SYSTEMIC_CHINESE.search(folded):
         return RouteReading(systemic=False, evidence=evidence)
     return RouteReading(systemic=True)
+
+
+def _food(words: list[str], index: int) -> bool:
+    """True when the word at ``index`` is part of a food named with a form word ("cream cheese")."""
+    pair_after = (words[index], words[index + 1]) if index + 1 < len(words) else None
+    pair_before = (words[index - 1], words[index]) if index else None
+    return pair_after in _NOT_A_FORM or pair_before in _NOT_A_FORM
