@@ -18,7 +18,7 @@ from washout.v1 import washout_service_pb2 as pb
 from washout.v1 import washout_service_pb2_grpc as pb_grpc
 
 from server import convert
-from server.engine import CheckResult, Engine, WashoutError
+from server.engine import CheckResult, Engine, FieldViolation, InvalidRequestError, WashoutError
 from server.interceptors import log_safe
 from server.status import status_for
 
@@ -70,6 +70,9 @@ class WashoutServicer(pb_grpc.WashoutServiceServicer):  # type: ignore[misc]
         engine = self._engine()
 
         def answer_batch(batch: pb.CheckBatchStreamRequest) -> convert.Encoded:
+            limit = engine.limits.max_batch_checks
+            if len(batch.checks) > limit:
+                raise InvalidRequestError([FieldViolation("checks", f"at most {limit} checks per message")])
             return convert.encoded_batch_answer([self._answer(engine, check) for check in batch.checks])
 
         async for answer in _answered_ahead(request_iterator, answer_batch, _is_heavy_batch):

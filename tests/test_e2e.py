@@ -172,3 +172,26 @@ def test_response_encoding_matches_field_by_field_construction(engine):
     )
     assert convert.check_response(result) == expected
     assert len(expected.reasons) >= 3
+
+
+def test_a_refusal_naming_hundreds_of_fields_still_reaches_the_client(channel):
+    # 200 bad dates with long echoed values made a trailer over the client's 16 KiB metadata limit:
+    # the client saw RESOURCE_EXHAUSTED instead of the refusal.
+    stub = pb_grpc.WashoutServiceStub(channel)
+    medications = [pb.Medication(name=f"drug {i}", last_dose_date="12/01/2026" + "x" * 300) for i in range(200)]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Check(pb.CheckRequest(first_dose_date="x" * 50_000, medications=medications), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    bad = error_details_pb2.BadRequest()
+    assert any(detail.Unpack(bad) for detail in status.details)
+    assert bad.field_violations[0].field == "first_dose_date"
+    assert bad.field_violations[-1].field == "..."  # the rest summed up in one entry
+
+
+def test_a_batch_message_over_the_limit_is_refused(channel):
+    stub = pb_grpc.WashoutServiceStub(channel)
+    batch = pb.CheckBatchStreamRequest(checks=[pb.CheckRequest(first_dose_date="2026-12-10")] * 1001)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.CheckBatchStream(iter([batch]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

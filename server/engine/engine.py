@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import normalise
 from .dates import ParsedDate, parse_event_date, parse_first_dose_date
-from .errors import FieldViolation, InvalidRequestError, ProtocolNotFoundError
+from .errors import FieldViolation, InvalidRequestError, ProtocolNotFoundError, shown
 from .knowledge import KnowledgeBase, load_knowledge_base
 from .matcher import MatchSettings, Resolver
 from .model import (
@@ -37,6 +37,9 @@ class RequestLimits:
     max_items: int = 200
     max_name_length: int = 300
     max_request_id_length: int = 128
+    # Patients per CheckBatchStream message: about 1.7 KB of answer each, so a full message stays well
+    # under the 4 MiB a gRPC client accepts by default.
+    max_batch_checks: int = 1000
 
 
 class Engine:
@@ -211,7 +214,9 @@ class Engine:
         if category and category not in categories:
             valid = ", ".join(sorted(categories))
             violations.append(
-                FieldViolation(f"prior_therapies[{index}].category", f"unknown category {category!r}; valid: {valid}")
+                FieldViolation(
+                    f"prior_therapies[{index}].category", f"unknown category {shown(category)}; valid: {valid}"
+                )
             )
         # A description may be left blank only when an explicit category says what the therapy was.
         problem = self._name_problem(description)
@@ -255,7 +260,7 @@ def _first_dose(text: str) -> date | FieldViolation:
         return parse_first_dose_date(text)
     except ValueError as exc:
         reason = "is required" if not text.strip() else str(exc)
-        return FieldViolation("first_dose_date", f"{reason}: {text!r}")
+        return FieldViolation("first_dose_date", f"{reason}: {shown(text)}")
 
 
 def _assessment(book: RuleBook | None, exposure: Exposure, first_dose: date) -> Assessment | None:
@@ -270,7 +275,7 @@ def _event_date(text: str, field: str, index: int, name: str, violations: list[F
     try:
         return parse_event_date(text)
     except ValueError as exc:
-        violations.append(FieldViolation(f"{field}[{index}].{name}", f"{exc}: {text!r}"))
+        violations.append(FieldViolation(f"{field}[{index}].{name}", f"{exc}: {shown(text)}"))
         return None
 
 

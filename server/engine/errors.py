@@ -36,14 +36,23 @@ class InvalidRequestError(WashoutError):
         self.violations = tuple(violations)
 
 
+_SHOWN = 40
+
+
+def shown(text: str) -> str:
+    """A value echoed in an error: quoted, and cut short (a 50,000-character field must not make an
+    error too large to deliver)."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
 class ProtocolNotFoundError(WashoutError):
     """The request names a protocol id that is not loaded."""
 
     reason = "PROTOCOL_NOT_FOUND"
 
     def __init__(self, protocol_id: str, known: tuple[str, ...]) -> None:
-        super().__init__(f"unknown protocol_id {protocol_id!r}; loaded: {', '.join(known)}")
-        self.protocol_id = protocol_id
+        super().__init__(f"unknown protocol_id {shown(protocol_id)}; loaded: {', '.join(known)}")
+        self.protocol_id = protocol_id[:_SHOWN]
         self.known = known
 
 
