@@ -655,7 +655,9 @@ class Resolver:
             # well ("platanol": Patanol 93, Platinol 88): a false "eligible" is the worst failure.
             return _Part(query, (), best_score, fuzzy=True, candidates=tuple(ranked[:4]))
         if best_score >= settings.accept_score and best_score - runner_up >= settings.margin:
-            cut_short = None if chinese or self._restricts(best_target) else self._beginning_of_restricted(query)
+            cut_short = None
+            if not chinese and not self._restricts(best_target) and len(query) >= settings.min_prefix_length:
+                cut_short = self._restricted_beginning_with(query)
             if cut_short is not None:
                 # "clarit" reads as Claritin (86) but begins clarithromycin: a guess at "eligible" either way.
                 return _Part(
@@ -750,11 +752,11 @@ class Resolver:
             )
         return _Part(query, (target,), float(score), fuzzy=True, rule="one slip from a single known name")
 
-    def _beginning_of_restricted(self, query: str) -> _Target | None:
-        """A restricted agent one of whose one-word names begins with ``query`` (5 letters at least)."""
-        if len(query) < self.settings.min_prefix_length or " " in query:
+    def _restricted_beginning_with(self, word: str) -> _Target | None:
+        """A restricted agent one of whose one-word names begins with ``word``, if any."""
+        if " " in word:
             return None
-        for key in self._latin_fuzzy.starting_with(query):
+        for key in self._latin_fuzzy.starting_with(word):
             for target in self._latin[key]:
                 if " " not in key and self._restricts(target):
                     return target
@@ -800,12 +802,8 @@ class Resolver:
         common words that do not begin the name of a restricted agent ("further", not "keto")."""
         if norm.is_ordinary(text):
             return True
-        return self._is_everyday(text) and not any(self._begins_restricted(word) for word in text.split(" "))
-
-    def _begins_restricted(self, word: str) -> bool:
-        return any(
-            self._restricts(target) for key in self._latin_fuzzy.starting_with(word) for target in self._latin[key]
-        )
+        words = text.split(" ")
+        return self._is_everyday(text) and all(self._restricted_beginning_with(word) is None for word in words)
 
     def _is_filler(self, text: str) -> bool:
         """True for everyday clinical words, or common words of a language, that no name was read in."""
