@@ -750,12 +750,16 @@ def test_a_systemic_form_in_the_item_wins_over_a_topical_word(engine, text, syst
         ("total lymphoid irradiation", {"bone marrow irradiation"}),  # once read as Lymphir (denileukin)
         ("PPI triple therapy", {"clarithromycin", "amoxicillin"}),  # once read as TIL therapy (lifileucel)
         ("肝素钠封管液", {"heparin lock flush"}),
+        ("外周血干细胞采集", {"stem cell harvest"}),  # a harvest, once read as a transplant (75)
+        ("Packed red cell transfusion 15 mL/kg", {"blood transfusion"}),
+        ("123I-MIBG diagnostic scan", {"diagnostic mibg scan"}),  # a tracer, not 131I-MIBG therapy
+        ("胸椎转移灶姑息性放疗 DT 30Gy/10F，2026-10-08完成", {"palliative radiotherapy"}),
     ],
 )
 def test_therapies_found_by_a_second_api_probe(engine, text, expected):
     _assert_resolved_as(engine, text, expected)
 
 
-@pytest.mark.parametrize("text", ["同步放化疗", "triple therapy", "外周血干细胞采集"])
+@pytest.mark.parametrize("text", ["同步放化疗", "triple therapy", "transplant"])
 def test_therapies_that_say_too_little_go_to_review(engine, text):
     assert _read(engine, text).status is ResolutionStatus.AMBIGUOUS
