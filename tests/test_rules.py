@@ -111,12 +111,25 @@ def test_matched_agent_without_a_date_needs_review(engine):
     assert "cannot be verified" in result.reasons[0].message
 
 
-def test_month_only_date_reads_as_the_last_day_and_says_so(engine):
+def test_month_only_date_that_the_answer_turns_on_needs_review(engine):
     result = engine.check(CheckRequest("2026-12-05", medications=(Medication("clarithromycin", "2026-11"),)))
-    # 2026-11 -> 2026-11-30, 5 days before: blocks until 2026-12-08.
-    assert result.verdict is Verdict.BLOCKED
+    # Clear if the last dose was on or before 2026-11-27; as late as 2026-11-30 it blocks until 2026-12-08.
+    assert result.verdict is Verdict.NEEDS_REVIEW
     assert result.reasons[0].eligible_from == date(2026, 12, 8)
     assert "known only to the month" in result.reasons[0].message
+    assert "2026-11-27" in result.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("first_dose", "verdict"),
+    [
+        ("2026-12-05", Verdict.BLOCKED),  # every day of November is within 42 days of the first dose
+        ("2027-01-12", Verdict.ELIGIBLE),  # none is: 43 days after November 30
+    ],
+)
+def test_month_only_date_that_the_answer_does_not_turn_on_is_decided(engine, first_dose, verdict):
+    result = engine.check(CheckRequest(first_dose, (), (PriorTherapy("lomustine", "2026-11"),)))
+    assert result.verdict is verdict
 
 
 def test_latest_dose_of_the_same_ingredient_counts(engine):

@@ -258,20 +258,39 @@ def _assess(
         )
         return Verdict.NEEDS_REVIEW, rule.review_days, clears, message
     window = rule.window_days
-    if rule.counting is Counting.WITHIN:
-        if days > window:
-            return None
-        clears = last.value + timedelta(days=window + 1)
-    else:
-        if days >= window:
-            return None
-        clears = last.value + timedelta(days=window)
+    within = window + 1 if rule.counting is Counting.WITHIN else window  # days after a dose it still blocks
+    if days >= within:
+        return None
+    clears = last.value + timedelta(days=within)
+    earliest_day = _first_possible_day(last)
+    if (first_dose - earliest_day).days >= within:
+        # Known only to the month (or year), and the answer turns on the day: a pharmacist asks.
+        cleared_if = first_dose - timedelta(days=within)
+        message = (
+            f"{what}: {'ended' if therapy else 'last taken'} in {_period(last)}, known only to the {last.precision}. "
+            f"{requirement} Clear if it was on or before {cleared_if.isoformat()}; if it was as late as "
+            f"{last.value.isoformat()}, eligible from {clears.isoformat()}. Confirm the date."
+        )
+        return Verdict.NEEDS_REVIEW, window, clears, message
     concurrent = " This is concurrent use." if days <= 0 else ""
     message = (
         f"{what}: {_when(last, therapy, days, first_dose)}.{concurrent} {requirement} "
         f"Eligible from {clears.isoformat()}."
     )
     return Verdict.BLOCKED, window, clears, message
+
+
+def _first_possible_day(last: ParsedDate) -> date:
+    """The earliest day a partial date can stand for (its value is the latest, the safe side)."""
+    if last.precision == "month":
+        return last.value.replace(day=1)
+    if last.precision == "year":
+        return last.value.replace(month=1, day=1)
+    return last.value
+
+
+def _period(last: ParsedDate) -> str:
+    return last.value.strftime("%Y-%m") if last.precision == "month" else str(last.value.year)
 
 
 def _count(book: RuleBook, rule: Rule, uses: tuple[tuple[Exposure, Match], ...], first_dose: date) -> list[Reason]:
