@@ -265,3 +265,12 @@ def test_a_known_name_in_doubt_needs_no_review_once_every_reading_has_cleared(en
 def test_a_fuzzy_candidate_needs_review_however_old(engine):
     # A name read only fuzzily may be a drug we do not know, with a window of its own.
     assert _meds(engine, Medication("clxndqmycin", "2025-01-01")).verdict is Verdict.NEEDS_REVIEW
+
+
+def test_a_known_name_in_doubt_says_what_each_reading_would_mean(engine):
+    result = engine.check(CheckRequest("2026-12-10", (), (PriorTherapy("radiotherapy", end_date="2026-11-20"),)))
+    assert result.verdict is Verdict.NEEDS_REVIEW
+    assert result.earliest_eligible_date == date(2027, 1, 1)  # if it was marrow irradiation: 42 days
+    message = result.reasons[0].message
+    assert "palliative radiotherapy: clear" in message
+    assert "bone marrow irradiation: eligible from 2027-01-01" in message

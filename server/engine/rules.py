@@ -153,7 +153,9 @@ def _reading_reasons(book: RuleBook, exposure: Exposure, first_dose: date) -> li
     if exposure.category_given:
         return reasons
     candidates = [m for m in resolution.matches if m.method is MatchMethod.REVIEW_BAND]
-    if candidates and not _every_reading_clears(book, exposure, candidates, first_dose):
+    latest, by_candidate = _what_each_reading_says(book, exposure, candidates, first_dose)
+    # A known name in doubt needs no review once whichever it is has cleared (bare "radiotherapy" long ago).
+    if candidates and (latest is None or latest > first_dose):
         # Even when no candidate is restricted, the input may be a name we do not know that only looks
         # like them ("Difenin", phenytoin, against Differin): an unsure reading is never "eligible".
         screened = [m for m in candidates if book.screens(m.categories)]
@@ -171,8 +173,8 @@ def _reading_reasons(book: RuleBook, exposure: Exposure, first_dose: date) -> li
                 exposure,
                 top,
                 0,
-                None,
-                f"'{exposure.text}' could not be read with confidence. Candidates: {shown}. {confirm}",
+                latest,
+                f"'{exposure.text}' could not be read with confidence. Candidates: {shown}. {confirm}{by_candidate}",
                 Verdict.NEEDS_REVIEW,
             )
         )
@@ -188,18 +190,29 @@ def _reading_reasons(book: RuleBook, exposure: Exposure, first_dose: date) -> li
     return reasons
 
 
-def _every_reading_clears(book: RuleBook, exposure: Exposure, candidates: list[Match], first_dose: date) -> bool:
-    """True when the input is surely one of the candidates (a known name two rows claim, such as bare
-    "radiotherapy", or a known name left in doubt by the words around it) and whichever it is, its
-    washout is over: no review is needed to tell them apart. A fuzzy candidate may stand for a name we
-    do not know, so it always needs review."""
-    if any(match.score < 100 for match in candidates):
-        return False
+def _what_each_reading_says(
+    book: RuleBook, exposure: Exposure, candidates: list[Match], first_dose: date
+) -> tuple[date | None, str]:
+    """For a known name in doubt (candidates at 100, such as bare "radiotherapy"): the latest date by
+    which whichever it is has cleared, and what each reading would mean. A fuzzy candidate may be a
+    name we do not know, so then no date is given."""
+    if any(match.score < 100 for match in candidates) or exposure.ongoing or exposure.last is None:
+        return None, ""
+    latest = first_dose
+    said: list[str] = []
     for match in candidates:
+        clears = first_dose
         for rule in book.rules_for(match.categories):
-            if rule.counting is Counting.CONCURRENT_COUNT or _apply(book, rule, exposure, match, first_dose):
-                return False
-    return True
+            if rule.counting is Counting.CONCURRENT_COUNT:
+                return None, ""
+            reason = _apply(book, rule, exposure, match, first_dose)
+            if reason is not None:
+                if reason.eligible_from is None:
+                    return None, ""
+                clears = max(clears, reason.eligible_from)
+        latest = max(latest, clears)
+        said.append(f"{match.ingredient}: {'clear' if clears <= first_dose else f'eligible from {clears.isoformat()}'}")
+    return latest, " If it is " + "; ".join(said) + "."
 
 
 def _apply(book: RuleBook, rule: Rule, exposure: Exposure, match: Match, first_dose: date) -> Reason | None:
