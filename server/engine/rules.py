@@ -153,7 +153,7 @@ def _reading_reasons(book: RuleBook, exposure: Exposure, first_dose: date) -> li
     if exposure.category_given:
         return reasons
     candidates = [m for m in resolution.matches if m.method is MatchMethod.REVIEW_BAND]
-    latest, by_candidate = _what_each_reading_says(book, exposure, candidates, first_dose)
+    latest, by_candidate = _what_each_reading_says(book, exposure, candidates, first_dose) if candidates else (None, "")
     # A known name in doubt needs no review once whichever it is has cleared (bare "radiotherapy" long ago).
     if candidates and (latest is None or latest > first_dose):
         # Even when no candidate is restricted, the input may be a name we do not know that only looks
