@@ -763,3 +763,42 @@ def test_therapies_found_by_a_second_api_probe(engine, text, expected):
 @pytest.mark.parametrize("text", ["同步放化疗", "triple therapy", "transplant"])
 def test_therapies_that_say_too_little_go_to_review(engine, text):
     assert _read(engine, text).status is ResolutionStatus.AMBIGUOUS
+
+
+@pytest.mark.parametrize(
+    ("text", "systemic", "topical"),
+    [
+        # A topical product of another drug in the same item made the blocker topical: a false "eligible".
+        ("clarithromycin 500 mg\nhydrocortisone 1% cream", {"clarithromycin"}, {"hydrocortisone"}),  # a line is an item
+        ("Paxlovid and hydrocortisone cream", {"nirmatrelvir", "ritonavir"}, {"hydrocortisone"}),
+        ("克力芝 莫匹罗星软膏", {"lopinavir", "ritonavir"}, {"mupirocin"}),
+        ("Voltaren gel and Paxlovid 300/100 mg PO", {"nirmatrelvir", "ritonavir"}, {"diclofenac"}),
+        ("ketoconazole 2% cream and amoxicillin 500 mg tab", {"amoxicillin"}, {"ketoconazole"}),
+        ("topical ketoconazole", set(), {"ketoconazole"}),  # words before the first name are its own
+        ("Sporanox 200 mg daily; apply cream to rash", {"itraconazole"}, set()),  # names no drug: not a route
+    ],
+)
+def test_each_name_has_the_route_of_its_own_words(engine, text, systemic, topical):
+    reading = _read(engine, text)
+    assert {m.ingredient for m in reading.matches if m.systemic} == systemic
+    assert {m.ingredient for m in reading.matches if not m.systemic} == topical
+
+
+@pytest.mark.parametrize(
+    ("text", "candidate"),
+    [
+        ("Tukyass 150mg and ondansetron 8mg", "tucatinib"),  # Tukysa, two slips: not a word about ondansetron
+        ("omeprazole 20 mg with Nvrir 100 mg", "ritonavir"),
+    ],
+)
+def test_a_misspelt_name_joined_to_a_known_one_is_never_filler(engine, text, candidate):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert candidate in {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND}
+
+
+@pytest.mark.parametrize(
+    "text", ["clarithromycin 500 mg with food", "[医保乙类] 利福平胶囊 0.15g (红旗制药) 用法:口服"]
+)
+def test_everyday_words_and_makers_joined_to_a_name_stay_filler(engine, text):
+    assert _read(engine, text).status is ResolutionStatus.RESOLVED

@@ -359,18 +359,23 @@ class Resolver:
         ignored: list[str],
         lowercase_regimens: frozenset[str],
     ) -> None:
-        """Read each list item, and give what is read in it the route that item names: a shampoo in
-        one item does not make a tablet in another topical, and an IV in one does not make a shampoo
-        systemic. A list item of route words alone ("Nizoral 2%, shampoo") speaks for the one before."""
+        """Read each list item, and give each name read in it the route of its own words: a shampoo
+        does not make a tablet topical, nor an IV a shampoo systemic, whether in another item or in
+        the same one ("Paxlovid and hydrocortisone cream"). A list item of nothing but form and route
+        words ("Nizoral 2%, shampoo") speaks for the one before."""
         previous: list[_Part] = []
         for segment in segments:
             before = len(parts)
             self._read_segment(segment, parts, unread, ignored, lowercase_regimens)
-            route = norm.read_route(" ".join(segment), segment)
             found = parts[before:]
-            for part in found or (previous if not route.systemic else []):
-                part.route = route
-            previous = found or previous
+            if found:
+                _give_routes(found, segment)
+                previous = found
+                continue
+            route = norm.read_route(" ".join(segment), segment)
+            if not route.systemic and all(norm.is_noise(word) for word in segment):
+                for part in previous:
+                    part.route = route
 
     def _read_fast(self, folded: str, words: list[str]) -> Reading | None:
         """The common cases without the general machinery: a known name with doses and forms around it,
@@ -458,10 +463,22 @@ class Resolver:
         found: list[_Part] = []
         runs: list[list[str]] = []
         run: list[str] = []
+        # Where each run of unread words begins and ends, where each name begins and where the joining
+        # words stand: a run set off from every name by "and", "with", "plus" is an item of its own.
+        spans: list[tuple[int, int] | None] = []
+        name_at: list[int] = []
+        joins: list[int] = []
         # A negating word ("no", "denies") in force: names after it are only candidates, until a word
         # that is neither filler nor a name ends its reach ("No prior chemotherapy or radiotherapy").
         negation = ""
         index = 0
+
+        def close_run() -> None:
+            nonlocal run
+            spans.append((index - len(run), index) if run else None)
+            runs.append(run)
+            run = []
+
         while index < len(words):
             # The longest run of words that is a known name wins, whatever the words are:
             # "sodium chloride", "Coversyl Plus" and "维A酸" are names, not noise.
@@ -470,8 +487,8 @@ class Resolver:
                 span = words[index : index + size]
                 targets = self._exact(span)
                 if targets:
-                    runs.append(run)
-                    run = []
+                    close_run()
+                    name_at.append(index)
                     text = " ".join(span)
                     if negation:
                         found.append(_unconfirmed(text, targets, f"negated ('{negation}')"))
@@ -485,15 +502,16 @@ class Resolver:
             else:
                 word = words[index]
                 if norm.is_cjk(word):
-                    runs.append(run)
-                    run = []
-                    runs.extend([piece] for piece in self._read_ideographs(word, found))
+                    close_run()
+                    pieces = self._read_ideographs(word, found)
+                    runs.extend([piece] for piece in pieces)
+                    spans.extend(None for _ in pieces)
                 elif norm.is_noise(word) or norm.is_word_separator(word):
-                    runs.append(run)
-                    run = []
+                    close_run()
+                    if norm.is_word_separator(word):
+                        joins.append(index)
                 elif word in norm.NEGATIONS:
-                    runs.append(run)
-                    run = []
+                    close_run()
                     negation = word
                     ignored.append(word)
                 else:
@@ -501,11 +519,21 @@ class Resolver:
                     if not self._is_filler(word):
                         negation = ""
                 index += 1
-        runs.append(run)
+        close_run()
         leftover_parts: list[_Part] = []
         leftover_text: list[str] = []
-        for piece in runs:
-            if piece:
+        for piece, where in zip(runs, spans, strict=True):
+            if not piece:
+                continue
+            if found and where is not None and _set_apart(where, name_at, joins):
+                # "Tukyass and ondansetron": not a word about ondansetron but another drug, misspelt.
+                own_parts: list[_Part] = []
+                own_text: list[str] = []
+                self._read_fuzzy(piece, own_parts, own_text)
+                parts.extend(own_parts)
+                unread.extend(text for text in own_text if not self._is_list_filler(text))
+                ignored.extend(text for text in own_text if self._is_list_filler(text))
+            else:
                 self._read_fuzzy(piece, leftover_parts, leftover_text)
         if found:
             # Words beside a recognised name are usually filler ("for pneumonia"): keep
@@ -800,7 +828,7 @@ class Resolver:
     def _is_list_filler(self, text: str) -> bool:
         """True for words in a list item of their own that name nothing: everyday clinical words, and
         common words that do not begin the name of a restricted agent ("further", not "keto")."""
-        if norm.is_ordinary(text):
+        if norm.is_ordinary(text) or norm.is_chinese_filler(text):
             return True
         words = text.split(" ")
         return self._is_everyday(text) and all(self._restricted_beginning_with(word) is None for word in words)
@@ -893,6 +921,49 @@ class Resolver:
             matched_text=part.text,
             systemic=route.systemic,
         )
+
+
+def _set_apart(span: tuple[int, int], name_at: list[int], joins: list[int]) -> bool:
+    """True when a joining word stands between the run of words at ``span`` and every name around it."""
+    start, end = span
+    before = [at for at in name_at if at < start]
+    after = [at for at in name_at if at >= end]
+    apart_before = not before or any(max(before) < join < start for join in joins)
+    apart_after = not after or any(end <= join < min(after) for join in joins)
+    return apart_before and apart_after
+
+
+def _give_routes(parts: list[_Part], words: list[str]) -> None:
+    """Each name owns the words from where it stands to where the next name stands (the first also
+    those before it: "topical ketoconazole"); its route is what those words say. A name that cannot
+    be placed takes the route of the whole list item."""
+    placed: list[tuple[int, _Part]] = []
+    unplaced: list[_Part] = []
+    for part in parts:
+        at = _position(part.text, words)
+        if at is None:
+            unplaced.append(part)
+        else:
+            placed.append((at, part))
+    placed.sort(key=lambda pair: pair[0])
+    for number, (at, part) in enumerate(placed):
+        start = 0 if number == 0 else at
+        end = placed[number + 1][0] if number + 1 < len(placed) else len(words)
+        own = words[start:end] or words[at : at + 1]
+        part.route = norm.read_route(" ".join(own), own)
+    if unplaced:
+        whole = norm.read_route(" ".join(words), words)
+        for part in unplaced:
+            part.route = whole
+
+
+def _position(text: str, words: list[str]) -> int | None:
+    """Where the text of a part begins among the words of its list item, if it can be found."""
+    first = text.split(" ", 1)[0]
+    for index, word in enumerate(words):
+        if word == first or (norm.is_cjk(word) and first in word):
+            return index
+    return None
 
 
 def _better(match: Match, kept: Match | None) -> bool:

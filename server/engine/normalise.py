@@ -33,7 +33,7 @@ _WORD_SEPARATORS = frozenset({"and", "with", "plus", "w"})
 _UNITS = frozenset(
     """
     % d day days dl dose g gm h hr iu kg ku l m2 mcg mcg/kg meq mg mg/kg mg/m2 min miu ml mmol mu ng u ug unit
-    units week wk x μg
+    units week wk x μg axaiu
     cgy f fr fractions fx gy
     """.split()
 )
@@ -153,6 +153,7 @@ CHINESE_NOISE = tuple(
         饭前 饭后 餐前 餐后 随餐 睡前 晨起 空腹 必要时 每晚 每周 每早 早晚 小时 皮下 肌注 静推 泵入
         组合包装 包装 组合 进口 国产 粒 瓶 支 袋 盒 板 甲 乙
         完成 末次 服药 复查 血常规 期间 治疗 给予 方案 外院 诊断 支持 维持 维持治疗
+        立即 医嘱 长期医嘱 临时医嘱 特药 医保 甲类 乙类 数量 用法 用量 规格 限二线 自备
         """.split(),
         key=len,
         reverse=True,
@@ -160,6 +161,10 @@ CHINESE_NOISE = tuple(
 )
 _CHINESE_NOISE_SET = frozenset(CHINESE_NOISE)
 CHINESE_NOISE_MAX = max(len(word) for word in CHINESE_NOISE)
+
+
+# Line breaks and a vertical bar end a list item ("clarithromycin 500 mg\nhydrocortisone 1% cream").
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029|")
 
 
 class _FoldTable(dict[int, str | None]):
@@ -173,6 +178,8 @@ class _FoldTable(dict[int, str | None]):
         value: str | None
         if category in ("Cf", "Mn", "Me"):
             value = None  # zero-width spaces, soft hyphens, bidi marks, accents
+        elif char in _LINE_BREAKS:
+            value = " ; "  # one line of a pasted list is one item, as after a semicolon
         elif category[0] in "CZ" or (category[0] in "PS" and char not in "+;,&/%.\u3001"):
             value = " "
         else:
@@ -317,6 +324,15 @@ _CAPITALISED_WORD = re.compile(r"(?<![A-Za-z])[A-Z][A-Z]+(?![a-z])")
 def capitalised_words(text: str) -> frozenset[str]:
     """The words written in capital letters in ``text``, folded ("VAC/IE x4" -> {"vac", "ie"})."""
     return frozenset(word.casefold() for word in _CAPITALISED_WORD.findall(text))
+
+
+# The end of a manufacturer's name in Chinese (红旗制药, 扬子江药业): who made it, not what it is.
+_CHINESE_MAKER = ("制药", "药业", "药厂", "集团", "公司", "生物")
+
+
+def is_chinese_filler(text: str) -> bool:
+    """True for Chinese text left over beside a name that names no drug: a manufacturer."""
+    return is_cjk(text) and text.endswith(_CHINESE_MAKER)
 
 
 def is_ordinary(text: str) -> bool:
