@@ -802,3 +802,10 @@ def test_a_misspelt_name_joined_to_a_known_one_is_never_filler(engine, text, can
 )
 def test_everyday_words_and_makers_joined_to_a_name_stay_filler(engine, text):
     assert _read(engine, text).status is ResolutionStatus.RESOLVED
+
+
+def test_a_dash_between_spaces_ends_a_list_item_and_a_hyphen_in_a_name_does_not(engine):
+    reading = _read(engine, "Tukyass 150mg XR daily - famotidine 20mg")
+    assert "tucatinib" in {m.ingredient for m in reading.matches}  # a candidate, not dropped beside famotidine
+    _assert_resolved_as(engine, "G-CSF", {"filgrastim"})
+    _assert_resolved_as(engine, "Pembrolizumab (KEYTRUDA) 2mg/kg q3w - last dose 14 Jan", {"pembrolizumab"})

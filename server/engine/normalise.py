@@ -71,6 +71,8 @@ NOISE_WORDS = frozenset(
     al ao c cada courses dia diaria diario dias el en gotas gyrbe h patch patches por premix premixed s sos
     syr tabletas vaso vo x
     f m t
+    jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august
+    september october november december
     г мг мкг мл ед таб
     """.split()
 )
@@ -97,6 +99,7 @@ ORDINARY_WORDS = frozenset(
     cardioprotection complete completed discontinued dx ended goal hx inr pd progression reinfusion relapse
     relapsed suspended suspendido suspenso tx
     agonist agonists androgen antagonist antagonists blocker blockers inhibitor inhibitors receptor receptors
+    lp unsure unknown
     alk braf egfr her2 kras mek ros1 vegfr
     """.split()
 )
@@ -201,9 +204,16 @@ def fold(text: str) -> str:
         >>> fold("ＣＬＡＲＩＴＨＲＯ\u00admycin (Phénytoïne)")
         'clarithromycin  phenytoine '
     """
+    if " - " in text:  # a dash between spaces ends a list item ("Tukysa 150mg - famotidine"); "G-CSF" keeps its
+        text = text.replace(" - ", " ; ")
     if text.isascii():  # most names: nothing to decompose
         return text.translate(_FOLD)
+    for dash in _SPACED_DASHES:
+        text = text.replace(dash, " ; ")
     return unicodedata.normalize("NFKD", text.translate(_MARKS)).translate(_FOLD)
+
+
+_SPACED_DASHES = (" \u2013 ", " \u2014 ", " \u2012 ", " \u2212 ")
 
 
 def is_blank(text: str) -> bool:
