@@ -809,3 +809,21 @@ def test_a_dash_between_spaces_ends_a_list_item_and_a_hyphen_in_a_name_does_not(
     assert "tucatinib" in {m.ingredient for m in reading.matches}  # a candidate, not dropped beside famotidine
     _assert_resolved_as(engine, "G-CSF", {"filgrastim"})
     _assert_resolved_as(engine, "Pembrolizumab (KEYTRUDA) 2mg/kg q3w - last dose 14 Jan", {"pembrolizumab"})
+
+
+@pytest.mark.parametrize(
+    ("text", "candidates"),
+    [
+        ("oviconazole", {"oxiconazole", "voriconazole"}),  # one slip from the first, 87 against the second
+    ],
+)
+def test_a_harmless_one_slip_reading_does_not_hide_a_restricted_agent(engine, text, candidates):
+    reading = _read(engine, text)
+    assert reading.status is ResolutionStatus.AMBIGUOUS
+    assert {m.ingredient for m in reading.matches if m.method is MatchMethod.REVIEW_BAND} == candidates
+
+
+def test_columns_of_an_export_are_list_items(engine):
+    # "Kira" (St John's wort) was dropped beside names read in the same double-spaced line.
+    reading = _read(engine, "ibuprofen 200mg  metformin 500mg  Kira 900 mg")
+    assert "st john's wort" in {m.ingredient for m in reading.matches if m.method is not MatchMethod.REVIEW_BAND}

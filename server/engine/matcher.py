@@ -764,6 +764,12 @@ class Resolver:
         if score < self.settings.accept_score:
             return None
         target = self._latin[best][0]
+        if not self._restricts(target):
+            # A harmless reading must not hide a restricted agent that also reads well: "oviconazole" is one
+            # slip from oxiconazole and two from voriconazole (87).
+            contender = self._restricted_near(query)
+            if contender is not None:
+                return _Part(query, (), float(score), fuzzy=True, candidates=((target, float(score)), contender))
         # The beginning of a name of something else is another reading ("neupo": Neupro misspelt, or
         # Neupogen cut short; "paxl": Paxil or Paxlovid): both are shown, neither is taken.
         reading = tuple(sorted(target.ingredients))
@@ -779,6 +785,18 @@ class Resolver:
                 query, (), float(score), fuzzy=True, candidates=((target, float(score)), (truncated[0], 100.0))
             )
         return _Part(query, (target,), float(score), fuzzy=True, rule="one slip from a single known name")
+
+    def _restricted_near(self, query: str) -> tuple[_Target, float] | None:
+        """The restricted agent whose name comes closest to ``query``, if one reaches the accept score."""
+        floor = self.settings.accept_score
+        best: tuple[_Target, float] | None = None
+        for key in self._latin_fuzzy.candidates(query, floor):
+            restricted = [target for target in self._latin[key] if self._restricts(target)]
+            if restricted:
+                score = float(fuzz.ratio(query, key))
+                if score >= floor and (best is None or score > best[1]):
+                    best = (restricted[0], score)
+        return best
 
     def _restricted_beginning_with(self, word: str) -> _Target | None:
         """A restricted agent one of whose one-word names begins with ``word``, if any."""

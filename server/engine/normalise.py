@@ -206,6 +206,8 @@ def fold(text: str) -> str:
     """
     if " - " in text:  # a dash between spaces ends a list item ("Tukysa 150mg - famotidine"); "G-CSF" keeps its
         text = text.replace(" - ", " ; ")
+    if "  " in text or "\t" in text:  # so do columns of an export, set apart by tabs or runs of spaces
+        text = _COLUMN_GAP.sub(" ; ", text)
     if text.isascii():  # most names: nothing to decompose
         return text.translate(_FOLD)
     for dash in _SPACED_DASHES:
@@ -213,6 +215,7 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text.translate(_MARKS)).translate(_FOLD)
 
 
+_COLUMN_GAP = re.compile(r"\t+| {2,}")
 _SPACED_DASHES = (" \u2013 ", " \u2014 ", " \u2012 ", " \u2212 ")
 
 
