@@ -16,6 +16,7 @@ from grpc_status import rpc_status
 from washout.v1 import washout_service_pb2 as pb
 
 from server.engine import WashoutError
+from server.engine.errors import clipped
 from server.status import status_for
 
 _LOGGER = logging.getLogger("washout.calls")
@@ -77,8 +78,7 @@ def _request_id(request: Any) -> str:
 
 def log_safe(text: str, limit: int = 64) -> str:
     """``text`` fit for one log line: control characters escaped (no forged lines), at most ``limit`` kept."""
-    clipped = text[:limit] + ("..." if len(text) > limit else "")
-    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in clipped)
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in clipped(text, limit))
 
 
 def _summary(request: Any, response: Any) -> str:

@@ -14,6 +14,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from server.engine import FieldViolation, InvalidRequestError, ProtocolNotFoundError
+from server.engine.errors import clipped
 
 ERROR_DOMAIN = "washout"
 
@@ -23,7 +24,7 @@ def status_for(error: BaseException, request_id: str) -> status_pb2.Status:
     if isinstance(error, InvalidRequestError):
         bad_request = error_details_pb2.BadRequest(field_violations=_within_budget(error.violations))
         info = _error_info(error.reason, {"violations": str(len(error.violations)), "requestId": request_id})
-        return _status(code_pb2.INVALID_ARGUMENT, _clip(str(error), _MESSAGE_BUDGET), bad_request, info)
+        return _status(code_pb2.INVALID_ARGUMENT, clipped(str(error), _MESSAGE_BUDGET), bad_request, info)
     if isinstance(error, ProtocolNotFoundError):
         info = _error_info(error.reason, {"protocolId": error.protocol_id, "knownProtocols": ",".join(error.known)})
         return _status(code_pb2.NOT_FOUND, str(error), info)
@@ -46,7 +47,7 @@ def _within_budget(violations: Sequence[FieldViolation]) -> list[error_details_p
     kept: list[error_details_pb2.BadRequest.FieldViolation] = []
     used = 0
     for index, violation in enumerate(violations):
-        description = violation.description if full else _clip(violation.description, _SHORT_DESCRIPTION)
+        description = violation.description if full else clipped(violation.description, _SHORT_DESCRIPTION)
         used += len(violation.field) + len(description)
         if used > _DETAIL_BUDGET:
             rest = len(violations) - index
@@ -58,10 +59,6 @@ def _within_budget(violations: Sequence[FieldViolation]) -> list[error_details_p
             break
         kept.append(error_details_pb2.BadRequest.FieldViolation(field=violation.field, description=description))
     return kept
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _error_info(reason: str, metadata: dict[str, str]) -> error_details_pb2.ErrorInfo:

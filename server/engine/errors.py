@@ -39,10 +39,15 @@ class InvalidRequestError(WashoutError):
 _SHOWN = 40
 
 
+def clipped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with "..." when it was longer."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def shown(text: str) -> str:
     """A value echoed in an error: quoted, and cut short (a 50,000-character field must not make an
     error too large to deliver)."""
-    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+    return repr(clipped(text, _SHOWN))
 
 
 class ProtocolNotFoundError(WashoutError):
@@ -52,7 +57,7 @@ class ProtocolNotFoundError(WashoutError):
 
     def __init__(self, protocol_id: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown protocol_id {shown(protocol_id)}; loaded: {', '.join(known)}")
-        self.protocol_id = protocol_id[:_SHOWN]
+        self.protocol_id = clipped(protocol_id, _SHOWN)
         self.known = known
 
 

@@ -102,6 +102,11 @@ class _Part:
     # None: the route of the whole text.
     route: norm.RouteReading | None = None
 
+    def demote(self) -> _Part:
+        """Keep what was read only as candidates, at the score it was read with."""
+        self.candidates, self.targets = tuple((target, self.score) for target in self.targets), ()
+        return self
+
 
 class _FuzzyVocabulary:
     """Alias keys with what bounds their ``fuzz.ratio`` to a query, so that a query is compared
@@ -204,7 +209,7 @@ class Resolver:
         self._max_words = max((key.count(" ") + 1 for key in self._latin), default=1)
         self._skeletons = self._build_skeletons()
         self._direct = self._build_direct()
-        known = self.known_keys()
+        known = frozenset(self._latin) | frozenset(self._compact) | frozenset(self._chinese)
         self._everyday_words = knowledge.everyday_words
         # Regimens whose abbreviation is also a common word ("ICE", "BEAM", "VAC", "chop"): read with
         # confidence only when written in capitals, as regimens are ("ice pack" is not ICE).
@@ -215,10 +220,6 @@ class Resolver:
             if all(target.row in regimens for target in self._latin.get(key, ()) + self._compact.get(key, ()))
         )
         self.read = functools.lru_cache(maxsize=self.settings.cache_size)(self._read)
-
-    def known_keys(self) -> frozenset[str]:
-        """Every folded name the index holds (words joined by spaces, and without them)."""
-        return frozenset(self._latin) | frozenset(self._compact) | frozenset(self._chinese)
 
     @property
     def vocabulary_size(self) -> int:
@@ -347,8 +348,8 @@ class Resolver:
                 # Everyday words in a list item of their own ("..., PJP prophylaxis", "no further doses")
                 # are filler too, but not one that begins a restricted agent's name: a list item is a
                 # drug's place, and shorthand there ("rito 100mg", "keto", "cis") is a name we could not read.
-                ignored += [text for text in unread if self._is_list_filler(text)]
-                unread = [text for text in unread if not self._is_list_filler(text)]
+                filler, unread = self._split_list_filler(unread)
+                ignored += filler
         return self._assemble(parts, unread, ignored, route)
 
     def _read_segments(
@@ -531,8 +532,9 @@ class Resolver:
                 own_text: list[str] = []
                 self._read_fuzzy(piece, own_parts, own_text)
                 parts.extend(own_parts)
-                unread.extend(text for text in own_text if not self._is_list_filler(text))
-                ignored.extend(text for text in own_text if self._is_list_filler(text))
+                filler, rest = self._split_list_filler(own_text)
+                unread.extend(rest)
+                ignored.extend(filler)
             else:
                 self._read_fuzzy(piece, leftover_parts, leftover_text)
         if found:
@@ -542,7 +544,7 @@ class Resolver:
             parts.extend(found)
             for part in leftover_parts:
                 if part.lone:  # beside a name a lone reading (always of a restricted agent) is only a candidate
-                    part.candidates, part.targets = tuple((t, part.score) for t in part.targets), ()
+                    part.demote()
                 if not part.candidates or part.lone or self._strong_blocking_candidate(part):
                     parts.append(part)
                 else:
@@ -635,7 +637,7 @@ class Resolver:
         if part is not None and part.targets and " " not in query and self._is_everyday(query):
             # A common word close to a brand is the word, not the brand misspelt ("core" is not Coreg,
             # "proton" beam is not Protonix): its readings are only shown as candidates.
-            part.candidates, part.targets, part.lone = tuple((t, part.score) for t in part.targets), (), False
+            part.demote().lone = False
         return part
 
     def _fuzzy_reading(self, query: str) -> _Part | None:
@@ -843,6 +845,14 @@ class Resolver:
         latin, compact = self._latin, self._compact
         return all(word in words and word not in latin and word not in compact for word in text.split(" "))
 
+    def _split_list_filler(self, texts: list[str]) -> tuple[list[str], list[str]]:
+        """``texts`` parted into list-item filler and the rest (each text judged once)."""
+        filler: list[str] = []
+        rest: list[str] = []
+        for text in texts:
+            (filler if self._is_list_filler(text) else rest).append(text)
+        return filler, rest
+
     def _is_list_filler(self, text: str) -> bool:
         """True for words in a list item of their own that name nothing: everyday clinical words, and
         common words that do not begin the name of a restricted agent ("further", not "keto")."""
@@ -992,7 +1002,7 @@ def _better(match: Match, kept: Match | None) -> bool:
 
 def _unconfirmed(text: str, targets: tuple[_Target, ...], rule: str) -> _Part:
     """A known name that the words around it leave in doubt ("no ...", "ice pack"): only candidates."""
-    return _Part(text, (), 100.0, candidates=tuple((target, 100.0) for target in targets), rule=rule)
+    return _Part(text, targets, 100.0, rule=rule).demote()
 
 
 def _deletions(word: str) -> list[str]:
